@@ -1,0 +1,346 @@
+//! HTTP routing and the Converse / ConverseStream wire responses.
+//!
+//! Routes: `POST /model/{modelId}/converse`, `POST /model/{modelId}/converse-stream`,
+//! `GET /__stats`, `GET /__health`. Errors follow Bedrock's REST-JSON shape:
+//! status code, header `x-amzn-errortype: <Kind>` and body `{"message": ".."}`.
+
+use crate::eventstream::encode_event;
+use crate::request::ConverseRequest;
+use crate::script::{self, Answer, OutBlock};
+use crate::Stats;
+use bytes::Bytes;
+use http::{header, Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::{Frame, Incoming, SizeHint};
+use serde_json::{json, Value};
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+/// Largest request body accepted (Bedrock's own limit is in the same range).
+const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
+/// Longest text delta sent in one stream event, in characters.
+const MAX_DELTA_CHARS: usize = 64;
+/// Length of each tool-input JSON fragment sent in one stream event, in characters.
+const INPUT_DELTA_CHARS: usize = 12;
+
+/// Per-server state shared by all connections.
+#[derive(Debug)]
+pub(crate) struct State {
+    pub latency: Duration,
+    pub stats: Arc<Stats>,
+    pub request_seq: AtomicU64,
+}
+
+/// A response body made of pre-built chunks; each chunk is sent as its own
+/// frame. Sized bodies get a `content-length`, unsized ones are chunked.
+#[derive(Debug)]
+pub struct Body {
+    chunks: VecDeque<Bytes>,
+    sized: bool,
+}
+
+impl Body {
+    fn full(bytes: impl Into<Bytes>) -> Self {
+        Self {
+            chunks: VecDeque::from([bytes.into()]),
+            sized: true,
+        }
+    }
+
+    fn streamed(chunks: Vec<Bytes>) -> Self {
+        Self {
+            chunks: chunks.into(),
+            sized: false,
+        }
+    }
+}
+
+impl hyper::body::Body for Body {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        Poll::Ready(
+            self.get_mut()
+                .chunks
+                .pop_front()
+                .map(|c| Ok(Frame::data(c))),
+        )
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.chunks.is_empty()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        let len: usize = self.chunks.iter().map(Bytes::len).sum();
+        match (self.sized, u64::try_from(len)) {
+            (true, Ok(len)) => SizeHint::with_exact(len),
+            _ => SizeHint::default(),
+        }
+    }
+}
+
+/// Which Bedrock operation a path names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Operation {
+    Converse,
+    ConverseStream,
+}
+
+/// Serves one request; never fails (errors become Bedrock error responses).
+pub(crate) async fn handle(
+    state: Arc<State>,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, Infallible> {
+    let seq = state.request_seq.fetch_add(1, Ordering::Relaxed) + 1;
+    let request_id = format!("00000000-0000-4000-8000-{seq:012x}");
+    let mut response = route(&state, req).await;
+    if let Ok(value) = http::HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert("x-amzn-requestid", value);
+    }
+    Ok(response)
+}
+
+async fn route(state: &State, req: Request<Incoming>) -> Response<Body> {
+    let path = req.uri().path().to_string();
+    match (req.method(), path.as_str()) {
+        (&Method::GET, "/__stats") => json_response(StatusCode::OK, &state.stats.to_json()),
+        (&Method::GET, "/__health") => json_response(StatusCode::OK, &json!({"status": "ok"})),
+        (&Method::POST, _) => match parse_model_path(&path) {
+            Some(Ok((_model_id, op))) => model_call(state, op, req).await,
+            Some(Err(message)) => error(StatusCode::BAD_REQUEST, "ValidationException", &message),
+            None => unknown_operation(&path),
+        },
+        _ => unknown_operation(&path),
+    }
+}
+
+fn unknown_operation(path: &str) -> Response<Body> {
+    error(
+        StatusCode::NOT_FOUND,
+        "UnknownOperationException",
+        &format!("No operation at {path}"),
+    )
+}
+
+/// `/model/{id}/converse[-stream]` → the decoded model id and operation;
+/// `None` for other paths, `Some(Err)` for a bad model id.
+fn parse_model_path(path: &str) -> Option<Result<(String, Operation), String>> {
+    let (encoded_id, op) = path.strip_prefix("/model/")?.rsplit_once('/')?;
+    let op = match op {
+        "converse" => Operation::Converse,
+        "converse-stream" => Operation::ConverseStream,
+        _ => return None,
+    };
+    Some(match percent_decode(encoded_id) {
+        Some(id) if !id.is_empty() => Ok((id, op)),
+        _ => Err(format!(
+            "The provided model identifier is invalid: {encoded_id}"
+        )),
+    })
+}
+
+/// Decodes `%XX` escapes; `None` if an escape or the result is not valid.
+fn percent_decode(s: &str) -> Option<String> {
+    let mut out = Vec::with_capacity(s.len());
+    let mut bytes = s.bytes();
+    while let Some(b) = bytes.next() {
+        if b == b'%' {
+            let hex = [bytes.next()?, bytes.next()?];
+            out.push(u8::from_str_radix(std::str::from_utf8(&hex).ok()?, 16).ok()?);
+        } else {
+            out.push(b);
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+async fn model_call(state: &State, op: Operation, req: Request<Incoming>) -> Response<Body> {
+    let started = Instant::now();
+    state.stats.record(op == Operation::ConverseStream);
+    let body = match Limited::new(req.into_body(), MAX_BODY_BYTES)
+        .collect()
+        .await
+    {
+        Ok(collected) => collected.to_bytes(),
+        Err(e) => {
+            let message = format!("Could not read the request body: {e}");
+            return error(StatusCode::BAD_REQUEST, "ValidationException", &message);
+        }
+    };
+    let request = match ConverseRequest::parse(&body).and_then(|r| r.validate().map(|()| r)) {
+        Ok(request) => request,
+        Err(message) => return error(StatusCode::BAD_REQUEST, "ValidationException", &message),
+    };
+    let answer = script::respond(&request, body.len());
+
+    let delay = state.latency + Duration::from_millis(answer.triggers.sleep_ms.unwrap_or(0));
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    if answer.triggers.fail_throttle {
+        let message = "Too many requests, please wait before trying again.";
+        return error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "ThrottlingException",
+            message,
+        );
+    }
+    let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    match op {
+        Operation::Converse => json_response(StatusCode::OK, &converse_json(&answer, latency_ms)),
+        Operation::ConverseStream => match stream_frames(&answer, latency_ms) {
+            Ok(frames) => Response::builder()
+                .status(StatusCode::OK)
+                .header(header::CONTENT_TYPE, "application/vnd.amazon.eventstream")
+                .body(Body::streamed(frames))
+                .unwrap_or_else(|_| internal_error()),
+            Err(message) => error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalServerException",
+                &message,
+            ),
+        },
+    }
+}
+
+/// The Converse response document.
+fn converse_json(answer: &Answer, latency_ms: u64) -> Value {
+    let content: Vec<Value> = answer.blocks.iter().map(OutBlock::to_json).collect();
+    json!({
+        "output": { "message": { "role": "assistant", "content": content } },
+        "stopReason": answer.stop_reason.as_str(),
+        "usage": answer.usage.to_json(),
+        "metrics": { "latencyMs": latency_ms },
+    })
+}
+
+/// The ConverseStream event sequence, each event framed: messageStart; per
+/// block an optional contentBlockStart (tool use only, as Bedrock does),
+/// deltas and contentBlockStop; messageStop; metadata.
+fn stream_frames(answer: &Answer, latency_ms: u64) -> Result<Vec<Bytes>, String> {
+    let mut events: Vec<(&str, Value)> = vec![("messageStart", json!({"role": "assistant"}))];
+    for (index, block) in answer.blocks.iter().enumerate() {
+        match block {
+            OutBlock::Text(text) => {
+                for piece in text_pieces(text) {
+                    let delta = json!({"contentBlockIndex": index, "delta": {"text": piece}});
+                    events.push(("contentBlockDelta", delta));
+                }
+            }
+            OutBlock::ToolUse { id, name, input } => {
+                let start = json!({"contentBlockIndex": index,
+                    "start": {"toolUse": {"toolUseId": id, "name": name}}});
+                events.push(("contentBlockStart", start));
+                for piece in char_pieces(&input.to_string(), INPUT_DELTA_CHARS) {
+                    let delta =
+                        json!({"contentBlockIndex": index, "delta": {"toolUse": {"input": piece}}});
+                    events.push(("contentBlockDelta", delta));
+                }
+            }
+        }
+        events.push(("contentBlockStop", json!({"contentBlockIndex": index})));
+    }
+    events.push((
+        "messageStop",
+        json!({"stopReason": answer.stop_reason.as_str()}),
+    ));
+    events.push((
+        "metadata",
+        json!({"usage": answer.usage.to_json(), "metrics": {"latencyMs": latency_ms}}),
+    ));
+    events
+        .iter()
+        .map(|(kind, payload)| encode_event(kind, payload).map_err(|e| e.to_string()))
+        .collect()
+}
+
+/// Text split into words (each keeping its trailing whitespace), long words cut.
+fn text_pieces(text: &str) -> Vec<String> {
+    text.split_inclusive(char::is_whitespace)
+        .flat_map(|word| char_pieces(word, MAX_DELTA_CHARS))
+        .collect()
+}
+
+/// A string cut into pieces of at most `size` characters.
+fn char_pieces(s: &str, size: usize) -> Vec<String> {
+    let chars: Vec<char> = s.chars().collect();
+    chars
+        .chunks(size.max(1))
+        .map(|c| c.iter().collect())
+        .collect()
+}
+
+fn json_response(status: StatusCode, value: &Value) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::full(value.to_string()))
+        .unwrap_or_else(|_| internal_error())
+}
+
+/// A Bedrock-style error: `x-amzn-errortype` header and `{"message": ..}`.
+fn error(status: StatusCode, kind: &str, message: &str) -> Response<Body> {
+    let mut response = json_response(status, &json!({ "message": message }));
+    if let Ok(value) = http::HeaderValue::from_str(kind) {
+        response.headers_mut().insert("x-amzn-errortype", value);
+    }
+    response
+}
+
+fn internal_error() -> Response<Body> {
+    let mut response = Response::new(Body::full(r#"{"message":"internal error"}"#));
+    *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_model_paths() {
+        let parsed =
+            parse_model_path("/model/us.anthropic.claude-3-5-haiku-20241022-v1%3A0/converse");
+        assert_eq!(
+            parsed,
+            Some(Ok((
+                "us.anthropic.claude-3-5-haiku-20241022-v1:0".to_string(),
+                Operation::Converse
+            )))
+        );
+        let arn = parse_model_path("/model/arn%3Aaws%3Abedrock%3A%3A%3Ax%2Fy/converse-stream");
+        assert_eq!(
+            arn,
+            Some(Ok((
+                "arn:aws:bedrock:::x/y".to_string(),
+                Operation::ConverseStream
+            )))
+        );
+        assert!(matches!(
+            parse_model_path("/model/%zz/converse"),
+            Some(Err(_))
+        ));
+        assert!(matches!(parse_model_path("/model//converse"), Some(Err(_))));
+        assert_eq!(parse_model_path("/model/x/invoke"), None);
+        assert_eq!(parse_model_path("/other"), None);
+    }
+
+    #[test]
+    fn pieces_rebuild_the_original() {
+        let text = "Let me calculate that, naïvely: ".to_string() + &"x".repeat(100);
+        let pieces = text_pieces(&text);
+        assert!(pieces.iter().all(|p| p.chars().count() <= MAX_DELTA_CHARS));
+        assert_eq!(pieces.concat(), text);
+        assert_eq!(char_pieces("{\"a\":\"é\"}", 3).concat(), "{\"a\":\"é\"}");
+    }
+}

@@ -1,0 +1,230 @@
+//! A local stand-in for Amazon Bedrock Runtime's `Converse` and
+//! `ConverseStream` APIs, speaking their real wire protocol so the official
+//! `aws-sdk-bedrockruntime` client works against it unchanged (point it here
+//! with `AWS_ENDPOINT_URL_BEDROCK_RUNTIME=http://127.0.0.1:PORT`, or
+//! `.endpoint_url(..)` on the client config). Development and test tool only;
+//! never deployed. Authentication is ignored: any SigV4 credentials work.
+//!
+//! # Routes
+//!
+//! - `POST /model/{modelId}/converse` → JSON `ConverseResponse`.
+//! - `POST /model/{modelId}/converse-stream` → `application/vnd.amazon.eventstream`
+//!   body of messageStart, contentBlockStart (tool use only), contentBlockDelta,
+//!   contentBlockStop, messageStop and metadata events.
+//! - `GET /__stats` → `{"converse": n, "converse_stream": n}`: requests received
+//!   per operation (every request on the route counts, including rejected,
+//!   throttled and SDK-retried ones).
+//! - `GET /__health` → `{"status": "ok"}`.
+//!
+//! Any model id (URL-encoded in the path) is accepted. Requests are validated
+//! as Bedrock does (see [`request`]); failures are `400` with header
+//! `x-amzn-errortype: ValidationException` and body `{"message": ".."}`.
+//!
+//! # The script (what the fake model answers)
+//!
+//! Deterministic, driven by the latest user text and the tools offered in the
+//! request's `toolConfig`:
+//!
+//! 1. If the last message is a user message with `toolResult` blocks: a final
+//!    text, one line per result, `The <tool> tool says: <output>` (or
+//!    `The <tool> tool reported an error: <output>` for `status: error`), the
+//!    output verbatim (text as is, JSON compact); stop reason `end_turn`.
+//! 2. Otherwise, from the last user text, tool calls for the offered tools, all
+//!    in one answer (stop reason `tool_use`, preceded by a short text such as
+//!    `Let me calculate that.`):
+//!    - `calculator`: one call per arithmetic expression (digits with
+//!      `+ - * / ( ) . % ^`), input `{"expression": "<expr>"}`;
+//!    - `current_time`: when the text says time/date/clock/today/timezone,
+//!      input `{}` or `{"timezone": "Europe/Paris"}` when an IANA zone
+//!      (or `UTC`) appears;
+//!    - `web_search`: when the text says search / look up / lookup, input
+//!      `{"query": "<text after the keyword, up to ? ! ; newline or ' and '>"}`.
+//! 3. Otherwise `You said: <text>` with `end_turn`.
+//!
+//! Tool-use ids are `tooluse_` + 16 hex digits hashed from the conversation
+//! position, block index, tool name and input. Usage: input tokens = request
+//! body bytes / 4, output tokens = answer characters / 4, each at least 1.
+//!
+//! # Test triggers
+//!
+//! Markers in the latest user text (they are removed before the rules above
+//! apply, and stay in force while the agent loops on tool results):
+//!
+//! - `[[standin:fail-throttle]]` → `429` with `x-amzn-errortype: ThrottlingException`.
+//! - `[[standin:always-tool]]` → always call the first offered tool again
+//!   (`Calling <tool> again.`, stop reason `tool_use`), to test step caps.
+//! - `[[standin:max-tokens]]` → the first half of the echo, stop reason `max_tokens`.
+//! - `[[standin:sleep-ms=N]]` → sleep N ms before answering, to test wall-time caps.
+//!
+//! The environment variable `STANDIN_LATENCY_MS` (read by
+//! [`Options::from_env`]) adds a fixed delay to every model call (default 0).
+
+pub mod eventstream;
+mod http;
+pub mod request;
+pub mod script;
+mod text;
+mod tools;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::task::{JoinHandle, JoinSet};
+
+/// Counts of model calls received, per operation; shared with the server and
+/// readable at any time (also served as JSON at `GET /__stats`).
+#[derive(Debug, Default)]
+pub struct Stats {
+    converse: AtomicU64,
+    converse_stream: AtomicU64,
+}
+
+impl Stats {
+    /// Number of `Converse` requests received.
+    pub fn converse(&self) -> u64 {
+        self.converse.load(Ordering::SeqCst)
+    }
+
+    /// Number of `ConverseStream` requests received.
+    pub fn converse_stream(&self) -> u64 {
+        self.converse_stream.load(Ordering::SeqCst)
+    }
+
+    /// `{"converse": n, "converse_stream": n}`.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({"converse": self.converse(), "converse_stream": self.converse_stream()})
+    }
+
+    fn record(&self, stream: bool) {
+        let counter = if stream {
+            &self.converse_stream
+        } else {
+            &self.converse
+        };
+        counter.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// Server settings: a fixed delay added to every model call, and the counters
+/// the server updates (keep a clone of the `Arc` to read them).
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Delay added before every model answer.
+    pub latency: Duration,
+    /// Request counters.
+    pub stats: Arc<Stats>,
+}
+
+impl Options {
+    /// Reads `STANDIN_LATENCY_MS` (milliseconds, default 0); an unparsable value
+    /// is an error naming it.
+    pub fn from_env() -> Result<Self, String> {
+        let latency = match std::env::var("STANDIN_LATENCY_MS") {
+            Ok(raw) if !raw.trim().is_empty() => raw
+                .trim()
+                .parse::<u64>()
+                .map_err(|e| format!("STANDIN_LATENCY_MS={raw:?} is not a number of ms: {e}"))?,
+            _ => 0,
+        };
+        Ok(Self {
+            latency: Duration::from_millis(latency),
+            stats: Arc::default(),
+        })
+    }
+}
+
+/// Serves the stand-in on `listener` forever with [`Options::from_env`]; returns
+/// only on a bad `STANDIN_LATENCY_MS` or a fatal accept error.
+pub async fn serve(listener: TcpListener) -> std::io::Result<()> {
+    let options = Options::from_env()
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    serve_with(listener, options).await
+}
+
+/// Serves the stand-in on `listener` forever with the given options. Each
+/// connection runs on its own task (HTTP/1.1, keep-alive); dropping the
+/// returned future stops the server and its connections. Transient accept
+/// errors (aborted connections, out of file descriptors) are retried; others
+/// are returned.
+pub async fn serve_with(listener: TcpListener, options: Options) -> std::io::Result<()> {
+    let state = Arc::new(http::State {
+        latency: options.latency,
+        stats: options.stats,
+        request_seq: AtomicU64::new(0),
+    });
+    let mut connections = JoinSet::new();
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            Some(_) = connections.join_next() => continue,
+        };
+        let stream = match accepted {
+            Ok((stream, _peer)) => stream,
+            Err(e) if is_transient(&e) => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        let state = Arc::clone(&state);
+        connections.spawn(async move {
+            let service =
+                hyper::service::service_fn(move |req| http::handle(Arc::clone(&state), req));
+            // A client hanging up mid-request is not the server's problem.
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+fn is_transient(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(e.kind(), ConnectionAborted | ConnectionReset | Interrupted | WouldBlock)
+        // EMFILE / ENFILE: out of file descriptors, worth waiting for.
+        || matches!(e.raw_os_error(), Some(23 | 24))
+}
+
+/// A stand-in running on a background task, for tests: bound to
+/// `127.0.0.1:0`, stopped when dropped.
+#[derive(Debug)]
+pub struct Standin {
+    addr: SocketAddr,
+    stats: Arc<Stats>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl Standin {
+    /// Binds `127.0.0.1:0` and starts serving with `options` on a new task.
+    pub async fn start(options: Options) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+        let addr = listener.local_addr()?;
+        let stats = Arc::clone(&options.stats);
+        let task = tokio::spawn(serve_with(listener, options));
+        Ok(Self { addr, stats, task })
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:<port>`, for `endpoint_url` or
+    /// `AWS_ENDPOINT_URL_BEDROCK_RUNTIME`.
+    pub fn endpoint_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The request counters.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+}
+
+impl Drop for Standin {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

@@ -1,0 +1,384 @@
+//! The parts of a Converse / ConverseStream request body the stand-in reads,
+//! and the validation Bedrock applies to them.
+//!
+//! Only what the script needs is modelled; every other field (`system`,
+//! `guardrailConfig`, `additionalModelRequestFields`, image blocks, ...) is
+//! accepted and ignored. Validation mirrors the checks real Bedrock makes that
+//! an agent is most likely to trip over: a conversation must start with a user
+//! message and alternate roles, content must not be empty or blank, tool
+//! names must match `[a-zA-Z0-9_-]{1,64}`, `toolConfig` must be present when
+//! tool blocks are, and every `toolUse` must be answered by exactly one
+//! `toolResult` in the next user message.
+
+use serde::Deserialize;
+use serde_json::Value;
+use std::collections::BTreeSet;
+
+/// A parsed Converse request (the fields the stand-in looks at).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConverseRequest {
+    /// The conversation; required and non-empty.
+    pub messages: Option<Vec<Message>>,
+    /// Offered tools and the tool choice.
+    pub tool_config: Option<ToolConfig>,
+    /// Inference parameters (only validated).
+    pub inference_config: Option<InferenceConfig>,
+}
+
+/// One conversation message.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Message {
+    /// `user` or `assistant`.
+    #[serde(default)]
+    pub role: String,
+    /// Content blocks; required and non-empty.
+    pub content: Option<Vec<ContentBlock>>,
+}
+
+/// A content block: a union of which only the members used here are modelled.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContentBlock {
+    /// Plain text.
+    pub text: Option<String>,
+    /// A tool call made by the assistant.
+    pub tool_use: Option<ToolUse>,
+    /// A tool's answer sent back by the user side.
+    pub tool_result: Option<ToolResult>,
+}
+
+/// A `toolUse` block.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ToolUse {
+    /// The id the matching `toolResult` must carry.
+    pub tool_use_id: String,
+    /// The tool's name.
+    pub name: String,
+    /// The tool's input document.
+    #[serde(default)]
+    pub input: Value,
+}
+
+/// A `toolResult` block.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ToolResult {
+    /// The id of the `toolUse` this answers.
+    pub tool_use_id: String,
+    /// The result's content.
+    #[serde(default)]
+    pub content: Vec<ToolResultContent>,
+    /// `success` or `error` (optional).
+    pub status: Option<String>,
+}
+
+/// A content item of a tool result (only text and JSON are modelled).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ToolResultContent {
+    /// Text output.
+    pub text: Option<String>,
+    /// JSON output.
+    pub json: Option<Value>,
+}
+
+/// The `toolConfig` member.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ToolConfig {
+    /// Offered tools; entries that are not `toolSpec` (e.g. `cachePoint`) are ignored.
+    #[serde(default)]
+    pub tools: Vec<Tool>,
+}
+
+/// An entry of `toolConfig.tools`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Tool {
+    /// The tool's specification.
+    pub tool_spec: Option<ToolSpec>,
+}
+
+/// A tool specification (only the name is used).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ToolSpec {
+    /// The tool's name.
+    #[serde(default)]
+    pub name: String,
+}
+
+/// The `inferenceConfig` member.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InferenceConfig {
+    /// Maximum output tokens; must be at least 1 when present.
+    pub max_tokens: Option<i64>,
+    /// Sampling temperature; must be within 0..=1 when present.
+    pub temperature: Option<f64>,
+    /// Nucleus sampling; must be within 0..=1 when present.
+    pub top_p: Option<f64>,
+}
+
+impl ConverseRequest {
+    /// Parses a request body, turning malformed JSON into a validation message.
+    pub fn parse(body: &[u8]) -> Result<Self, String> {
+        serde_json::from_slice(body).map_err(|e| format!("Malformed request body: {e}"))
+    }
+
+    /// The messages (empty if absent; [`validate`](Self::validate) rejects that).
+    pub fn messages(&self) -> &[Message] {
+        self.messages.as_deref().unwrap_or_default()
+    }
+
+    /// Names of the offered tools, in request order.
+    pub fn tool_names(&self) -> Vec<&str> {
+        self.tool_config
+            .iter()
+            .flat_map(|c| c.tools.iter())
+            .filter_map(|t| t.tool_spec.as_ref().map(|s| s.name.as_str()))
+            .collect()
+    }
+
+    /// Checks the request as Bedrock would; the error is the message of a
+    /// `ValidationException`.
+    pub fn validate(&self) -> Result<(), String> {
+        let messages = match &self.messages {
+            None => return Err(not_null("messages")),
+            Some(m) if m.is_empty() => {
+                return Err("The messages field is empty. Add at least one message.".into())
+            }
+            Some(m) => m,
+        };
+        if let Some(cfg) = &self.inference_config {
+            validate_inference(cfg)?;
+        }
+        if let Some(cfg) = &self.tool_config {
+            validate_tools(cfg)?;
+        }
+        if messages[0].role != "user" {
+            return Err(
+                "A conversation must start with a user message. Try again with a \
+                        conversation that starts with a user message."
+                    .into(),
+            );
+        }
+        let mut uses_tools = false;
+        for (i, message) in messages.iter().enumerate() {
+            if message.role != "user" && message.role != "assistant" {
+                return Err(format!(
+                    "Value '{}' at 'messages.{}.member.role' failed to satisfy constraint: \
+                     Member must satisfy enum value set: [user, assistant]",
+                    message.role,
+                    i + 1
+                ));
+            }
+            if i > 0 && messages[i - 1].role == message.role {
+                return Err(
+                    "A conversation must alternate between user and assistant roles. \
+                            Make sure the conversation alternates between user and assistant \
+                            roles and try again."
+                        .into(),
+                );
+            }
+            let content = match &message.content {
+                None => return Err(not_null(&format!("messages.{}.member.content", i + 1))),
+                Some(c) if c.is_empty() => {
+                    return Err(format!(
+                        "The content field in the Message object at messages.{i} is empty. \
+                         Add a ContentBlock object to the content field and try again."
+                    ))
+                }
+                Some(c) => c,
+            };
+            for (j, block) in content.iter().enumerate() {
+                if block.text.as_deref().is_some_and(|t| t.trim().is_empty()) {
+                    return Err(format!(
+                        "The text field in the ContentBlock object at messages.{i}.content.{j} \
+                         is blank. Add text to the text field, and try again."
+                    ));
+                }
+                uses_tools |= block.tool_use.is_some() || block.tool_result.is_some();
+            }
+        }
+        if uses_tools && self.tool_config.is_none() {
+            return Err(
+                "The toolConfig field must be defined when using toolUse and toolResult \
+                        content blocks."
+                    .into(),
+            );
+        }
+        validate_tool_pairing(messages)
+    }
+}
+
+/// The message Bedrock gives for a missing required member.
+fn not_null(path: &str) -> String {
+    format!(
+        "1 validation error detected: Value null at '{path}' failed to satisfy constraint: \
+         Member must not be null"
+    )
+}
+
+fn validate_inference(cfg: &InferenceConfig) -> Result<(), String> {
+    if cfg.max_tokens.is_some_and(|m| m < 1) {
+        return Err("The maximum tokens you requested must be at least 1.".into());
+    }
+    for (name, value) in [("temperature", cfg.temperature), ("topP", cfg.top_p)] {
+        if value.is_some_and(|v| !(0.0..=1.0).contains(&v)) {
+            return Err(format!(
+                "Value at 'inferenceConfig.{name}' failed to satisfy constraint: Member must \
+                 be between 0 and 1"
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn validate_tools(cfg: &ToolConfig) -> Result<(), String> {
+    if cfg.tools.is_empty() {
+        return Err("The toolConfig field must contain at least one tool.".into());
+    }
+    let mut seen = BTreeSet::new();
+    for (i, spec) in cfg
+        .tools
+        .iter()
+        .filter_map(|t| t.tool_spec.as_ref())
+        .enumerate()
+    {
+        if !is_valid_name(&spec.name) {
+            return Err(format!(
+                "Value '{}' at 'toolConfig.tools.{}.member.toolSpec.name' failed to satisfy \
+                 constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9_-]+ \
+                 and have length between 1 and 64",
+                spec.name,
+                i + 1
+            ));
+        }
+        if !seen.insert(spec.name.as_str()) {
+            return Err(format!(
+                "The tool name {} is duplicated in toolConfig.",
+                spec.name
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Whether a tool name or tool-use id matches `[a-zA-Z0-9_-]{1,64}`.
+pub fn is_valid_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// Every assistant `toolUse` must be answered, id for id, by the `toolResult`
+/// blocks of the following user message, and results may only answer uses.
+fn validate_tool_pairing(messages: &[Message]) -> Result<(), String> {
+    for (i, message) in messages.iter().enumerate() {
+        let results: BTreeSet<&str> = blocks(message)
+            .filter_map(|b| b.tool_result.as_ref().map(|r| r.tool_use_id.as_str()))
+            .collect();
+        let uses: BTreeSet<&str> = match i.checked_sub(1).map(|p| &messages[p]) {
+            Some(prev) => blocks(prev)
+                .filter_map(|b| b.tool_use.as_ref().map(|u| u.tool_use_id.as_str()))
+                .collect(),
+            None => BTreeSet::new(),
+        };
+        let result_count = blocks(message).filter(|b| b.tool_result.is_some()).count();
+        if result_count > uses.len() {
+            return Err(format!(
+                "The number of toolResult blocks at messages.{i}.content exceeds the number of \
+                 toolUse blocks of previous turn."
+            ));
+        }
+        if !uses.is_empty() && uses != results {
+            let missing: Vec<&str> = uses.difference(&results).copied().collect();
+            return Err(format!(
+                "Expected toolResult blocks at messages.{i}.content for the following Ids: {}",
+                missing.join(", ")
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn blocks(message: &Message) -> impl Iterator<Item = &ContentBlock> {
+    message.content.iter().flatten()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn check(body: Value) -> Result<(), String> {
+        ConverseRequest::parse(body.to_string().as_bytes())?.validate()
+    }
+
+    #[test]
+    fn accepts_a_tool_round_trip_and_ignores_unknown_fields() {
+        let body = json!({
+            "messages": [
+                {"role": "user", "content": [{"text": "2+2?"}]},
+                {"role": "assistant", "content": [
+                    {"text": "Let me calculate that."},
+                    {"toolUse": {"toolUseId": "t1", "name": "calculator", "input": {"expression": "2+2"}}}
+                ]},
+                {"role": "user", "content": [{"toolResult": {"toolUseId": "t1", "content": [{"text": "4"}]}}]}
+            ],
+            "system": [{"text": "be nice"}],
+            "toolConfig": {"tools": [{"toolSpec": {"name": "calculator", "inputSchema": {"json": {}}}}]},
+            "inferenceConfig": {"maxTokens": 100, "temperature": 0.5},
+            "additionalModelRequestFields": {"x": 1},
+            "somethingNew": true
+        });
+        assert_eq!(check(body), Ok(()));
+    }
+
+    #[test]
+    fn rejects_malformed_and_invalid_conversations() {
+        assert!(ConverseRequest::parse(b"{not json").is_err());
+        assert!(check(json!({})).is_err_and(|e| e.contains("'messages'")));
+        assert!(check(json!({"messages": []})).is_err());
+        let assistant_first =
+            json!({"messages": [{"role": "assistant", "content": [{"text": "hi"}]}]});
+        assert!(check(assistant_first).is_err_and(|e| e.contains("start with a user")));
+        let twice = json!({"messages": [
+            {"role": "user", "content": [{"text": "a"}]},
+            {"role": "user", "content": [{"text": "b"}]}
+        ]});
+        assert!(check(twice).is_err_and(|e| e.contains("alternate")));
+        let blank = json!({"messages": [{"role": "user", "content": [{"text": "  "}]}]});
+        assert!(check(blank).is_err_and(|e| e.contains("blank")));
+        let bad_tool = json!({"messages": [{"role": "user", "content": [{"text": "a"}]}],
+            "toolConfig": {"tools": [{"toolSpec": {"name": "bad name"}}]}});
+        assert!(check(bad_tool).is_err_and(|e| e.contains("pattern")));
+        let bad_temp = json!({"messages": [{"role": "user", "content": [{"text": "a"}]}],
+            "inferenceConfig": {"temperature": 3.0}});
+        assert!(check(bad_temp).is_err());
+    }
+
+    #[test]
+    fn rejects_unanswered_or_unknown_tool_results() {
+        let tools = json!({"tools": [{"toolSpec": {"name": "calculator"}}]});
+        let unanswered = json!({"toolConfig": tools, "messages": [
+            {"role": "user", "content": [{"text": "a"}]},
+            {"role": "assistant", "content": [
+                {"toolUse": {"toolUseId": "t1", "name": "calculator", "input": {}}},
+                {"toolUse": {"toolUseId": "t2", "name": "calculator", "input": {}}}
+            ]},
+            {"role": "user", "content": [{"toolResult": {"toolUseId": "t1", "content": []}}]}
+        ]});
+        assert!(check(unanswered).is_err_and(|e| e.contains("t2")));
+        let stray = json!({"toolConfig": tools, "messages": [
+            {"role": "user", "content": [{"toolResult": {"toolUseId": "t9", "content": []}}]}
+        ]});
+        assert!(check(stray).is_err_and(|e| e.contains("exceeds")));
+        let no_config = json!({"messages": [
+            {"role": "user", "content": [{"toolResult": {"toolUseId": "t9", "content": []}}]}
+        ]});
+        assert!(check(no_config).is_err_and(|e| e.contains("toolConfig")));
+    }
+}

@@ -1,0 +1,369 @@
+//! The deterministic fake model: what the stand-in answers to a conversation.
+//!
+//! The answer depends only on the request (no counters, no clock), so a test
+//! can predict it exactly; the rules are listed in the crate docs.
+
+use crate::request::{ContentBlock, ConverseRequest, Message, ToolResult};
+use crate::text;
+pub use crate::text::Triggers;
+use crate::tools::{intro_for, plan_calls, scripted_input};
+use serde_json::{json, Value};
+
+/// Why the model stopped, as Bedrock spells it on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    /// The answer is complete.
+    EndTurn,
+    /// The answer asks for tool calls.
+    ToolUse,
+    /// The answer was cut by the token limit.
+    MaxTokens,
+}
+
+impl StopReason {
+    /// The wire value (`end_turn`, `tool_use`, `max_tokens`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::EndTurn => "end_turn",
+            Self::ToolUse => "tool_use",
+            Self::MaxTokens => "max_tokens",
+        }
+    }
+}
+
+/// One block of the assistant's answer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OutBlock {
+    /// Text.
+    Text(String),
+    /// A tool call.
+    ToolUse {
+        /// Deterministic id, `tooluse_` + 16 hex digits.
+        id: String,
+        /// The offered tool's name.
+        name: String,
+        /// The tool input document.
+        input: Value,
+    },
+}
+
+impl OutBlock {
+    /// The block as Converse JSON (`{"text": ..}` or `{"toolUse": {..}}`).
+    pub fn to_json(&self) -> Value {
+        match self {
+            Self::Text(text) => json!({ "text": text }),
+            Self::ToolUse { id, name, input } => {
+                json!({ "toolUse": { "toolUseId": id, "name": name, "input": input } })
+            }
+        }
+    }
+}
+
+/// Token counts reported in `usage`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Usage {
+    /// Request body bytes / 4, at least 1.
+    pub input_tokens: u64,
+    /// Answer characters / 4, at least 1.
+    pub output_tokens: u64,
+}
+
+impl Usage {
+    /// The `usage` JSON object.
+    pub fn to_json(self) -> Value {
+        json!({
+            "inputTokens": self.input_tokens,
+            "outputTokens": self.output_tokens,
+            "totalTokens": self.input_tokens + self.output_tokens,
+        })
+    }
+}
+
+/// The scripted answer and the test triggers found in the conversation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answer {
+    /// Triggers from the latest user text.
+    pub triggers: Triggers,
+    /// The assistant's content blocks.
+    pub blocks: Vec<OutBlock>,
+    /// Why it stopped.
+    pub stop_reason: StopReason,
+    /// Token estimates.
+    pub usage: Usage,
+}
+
+/// Computes the answer to a validated request whose body was `body_len` bytes.
+pub fn respond(req: &ConverseRequest, body_len: usize) -> Answer {
+    let messages = req.messages();
+    let (triggers, user_text) = text::take_triggers(&latest_user_text(messages));
+    let tools = req.tool_names();
+    let results: Vec<&ToolResult> = messages
+        .last()
+        .filter(|m| m.role == "user")
+        .map(|m| blocks(m).filter_map(|b| b.tool_result.as_ref()).collect())
+        .unwrap_or_default();
+    let ids = IdMaker {
+        position: messages.len(),
+    };
+
+    let (blocks, stop_reason) = if triggers.max_tokens {
+        let full = echo(&user_text);
+        let half: String = full
+            .chars()
+            .take(full.chars().count().div_ceil(2))
+            .collect();
+        (vec![OutBlock::Text(half)], StopReason::MaxTokens)
+    } else if let (true, Some(first)) = (triggers.always_tool, tools.first()) {
+        let call = ids.call(0, first, scripted_input(first, &user_text));
+        let intro = OutBlock::Text(format!("Calling {first} again."));
+        (vec![intro, call], StopReason::ToolUse)
+    } else if !results.is_empty() {
+        let previous = messages.len().checked_sub(2).and_then(|i| messages.get(i));
+        let summary = results
+            .iter()
+            .map(|r| describe_result(r, previous))
+            .collect::<Vec<_>>();
+        (
+            vec![OutBlock::Text(summary.join("\n"))],
+            StopReason::EndTurn,
+        )
+    } else {
+        let calls = plan_calls(&tools, &user_text);
+        if calls.is_empty() {
+            (vec![OutBlock::Text(echo(&user_text))], StopReason::EndTurn)
+        } else {
+            let mut intro: Vec<&str> = Vec::new();
+            for (name, _) in &calls {
+                let line = intro_for(name);
+                if !intro.contains(&line) {
+                    intro.push(line);
+                }
+            }
+            let mut out = vec![OutBlock::Text(intro.join(" "))];
+            for (i, (name, input)) in calls.into_iter().enumerate() {
+                out.push(ids.call(i, name, input));
+            }
+            (out, StopReason::ToolUse)
+        }
+    };
+
+    let output_chars: usize = blocks
+        .iter()
+        .map(|b| match b {
+            OutBlock::Text(t) => t.chars().count(),
+            OutBlock::ToolUse { input, .. } => input.to_string().len(),
+        })
+        .sum();
+    let usage = Usage {
+        input_tokens: tokens(body_len),
+        output_tokens: tokens(output_chars),
+    };
+    Answer {
+        triggers,
+        blocks,
+        stop_reason,
+        usage,
+    }
+}
+
+fn tokens(chars: usize) -> u64 {
+    u64::try_from(chars / 4).unwrap_or(u64::MAX).max(1)
+}
+
+fn blocks(message: &Message) -> impl Iterator<Item = &ContentBlock> {
+    message.content.iter().flatten()
+}
+
+/// The text blocks of the most recent user message that has any, joined.
+fn latest_user_text(messages: &[Message]) -> String {
+    messages
+        .iter()
+        .rev()
+        .filter(|m| m.role == "user")
+        .map(|m| {
+            blocks(m)
+                .filter_map(|b| b.text.as_deref())
+                .collect::<Vec<_>>()
+        })
+        .find(|texts| !texts.is_empty())
+        .map(|texts| texts.join("\n"))
+        .unwrap_or_default()
+}
+
+fn echo(text: &str) -> String {
+    if text.is_empty() {
+        "Hello! How can I help?".to_string()
+    } else {
+        format!("You said: {text}")
+    }
+}
+
+/// `The <tool> tool says: <output>` with the output verbatim (JSON compact).
+fn describe_result(result: &ToolResult, previous: Option<&Message>) -> String {
+    let name = previous
+        .into_iter()
+        .flat_map(blocks)
+        .filter_map(|b| b.tool_use.as_ref())
+        .find(|u| u.tool_use_id == result.tool_use_id)
+        .map_or("requested", |u| u.name.as_str());
+    let output: Vec<String> = result
+        .content
+        .iter()
+        .filter_map(|c| {
+            c.text
+                .clone()
+                .or_else(|| c.json.as_ref().map(Value::to_string))
+        })
+        .collect();
+    let output = if output.is_empty() {
+        "(no output)".to_string()
+    } else {
+        output.join("\n")
+    };
+    if result.status.as_deref() == Some("error") {
+        format!("The {name} tool reported an error: {output}")
+    } else {
+        format!("The {name} tool says: {output}")
+    }
+}
+
+/// Deterministic tool-use ids from the conversation position, block index,
+/// tool name and input (FNV-1a, so stable across Rust versions).
+struct IdMaker {
+    position: usize,
+}
+
+impl IdMaker {
+    fn call(&self, index: usize, name: &str, input: Value) -> OutBlock {
+        let key = format!("{}|{index}|{name}|{input}", self.position);
+        let hash = key.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+        });
+        OutBlock::ToolUse {
+            id: format!("tooluse_{hash:016x}"),
+            name: name.to_string(),
+            input,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(body: Value) -> Answer {
+        let raw = body.to_string();
+        let req = ConverseRequest::parse(raw.as_bytes()).expect("parses");
+        req.validate().expect("valid");
+        respond(&req, raw.len())
+    }
+
+    fn tools(names: &[&str]) -> Value {
+        let tools: Vec<Value> = names
+            .iter()
+            .map(|n| json!({"toolSpec": {"name": n, "inputSchema": {"json": {"type": "object"}}}}))
+            .collect();
+        json!({ "tools": tools })
+    }
+
+    fn user(text: &str) -> Value {
+        json!({"role": "user", "content": [{"text": text}]})
+    }
+
+    #[test]
+    fn echoes_without_tools() {
+        let a = answer(json!({"messages": [user("hello there")]}));
+        assert_eq!(
+            a.blocks,
+            vec![OutBlock::Text("You said: hello there".into())]
+        );
+        assert_eq!(a.stop_reason, StopReason::EndTurn);
+        assert!(a.usage.input_tokens >= 1 && a.usage.output_tokens >= 1);
+    }
+
+    #[test]
+    fn calls_several_offered_tools() {
+        let body = json!({
+            "messages": [user("What is (2+3)*4 and the time in Europe/Paris? Also search for tokio")],
+            "toolConfig": tools(&["web_search", "current_time", "calculator"]),
+        });
+        let a = answer(body.clone());
+        assert_eq!(a.stop_reason, StopReason::ToolUse);
+        let calls: Vec<(&str, &Value)> = a
+            .blocks
+            .iter()
+            .filter_map(|b| match b {
+                OutBlock::ToolUse { name, input, .. } => Some((name.as_str(), input)),
+                OutBlock::Text(_) => None,
+            })
+            .collect();
+        assert_eq!(calls[0], ("calculator", &json!({"expression": "(2+3)*4"})));
+        assert_eq!(
+            calls[1],
+            ("current_time", &json!({"timezone": "Europe/Paris"}))
+        );
+        assert_eq!(calls[2], ("web_search", &json!({"query": "tokio"})));
+        assert_eq!(a, answer(body), "deterministic");
+    }
+
+    #[test]
+    fn tool_ids_are_valid_and_distinct() {
+        let a = answer(
+            json!({"messages": [user("1+1 and 2*2")], "toolConfig": tools(&["calculator"])}),
+        );
+        let ids: Vec<&String> = a
+            .blocks
+            .iter()
+            .filter_map(|b| match b {
+                OutBlock::ToolUse { id, .. } => Some(id),
+                OutBlock::Text(_) => None,
+            })
+            .collect();
+        assert_eq!(ids.len(), 2);
+        assert_ne!(ids[0], ids[1]);
+        assert!(ids.iter().all(|id| crate::request::is_valid_name(id)));
+    }
+
+    #[test]
+    fn summarises_tool_results_verbatim() {
+        let a = answer(json!({
+            "toolConfig": tools(&["calculator", "current_time"]),
+            "messages": [
+                user("6*7 and the time"),
+                {"role": "assistant", "content": [
+                    {"toolUse": {"toolUseId": "a", "name": "calculator", "input": {"expression": "6*7"}}},
+                    {"toolUse": {"toolUseId": "b", "name": "current_time", "input": {}}}
+                ]},
+                {"role": "user", "content": [
+                    {"toolResult": {"toolUseId": "a", "content": [{"text": "42"}]}},
+                    {"toolResult": {"toolUseId": "b", "status": "error", "content": [{"json": {"e": 1}}]}}
+                ]}
+            ]
+        }));
+        assert_eq!(a.stop_reason, StopReason::EndTurn);
+        assert_eq!(
+            a.blocks,
+            vec![OutBlock::Text(
+                "The calculator tool says: 42\nThe current_time tool reported an error: {\"e\":1}"
+                    .into()
+            )]
+        );
+    }
+
+    #[test]
+    fn triggers_change_the_answer() {
+        let forced = answer(json!({
+            "toolConfig": tools(&["current_time"]),
+            "messages": [
+                user("[[standin:always-tool]] hi"),
+                {"role": "assistant", "content": [{"toolUse": {"toolUseId": "a", "name": "current_time", "input": {}}}]},
+                {"role": "user", "content": [{"toolResult": {"toolUseId": "a", "content": [{"text": "noon"}]}}]}
+            ]
+        }));
+        assert_eq!(forced.stop_reason, StopReason::ToolUse);
+        assert!(forced.triggers.always_tool);
+        let cut = answer(json!({"messages": [user("[[standin:max-tokens]] abcdefgh")]}));
+        assert_eq!(cut.stop_reason, StopReason::MaxTokens);
+        assert_eq!(cut.blocks, vec![OutBlock::Text("You said:".into())]);
+    }
+}

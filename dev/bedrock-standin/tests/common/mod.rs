@@ -1,0 +1,108 @@
+//! Helpers shared by the SDK tests: an in-process stand-in with an SDK client
+//! pointed at it, and conversions between JSON and the SDK's `Document`.
+
+use aws_sdk_bedrockruntime::config::retry::RetryConfig;
+use aws_sdk_bedrockruntime::config::{Credentials, Region};
+use aws_sdk_bedrockruntime::types::{
+    ContentBlock, ConversationRole, Message, Tool, ToolConfiguration, ToolInputSchema,
+    ToolSpecification, ToolUseBlock,
+};
+use aws_sdk_bedrockruntime::Client;
+use aws_smithy_types::{Document, Number};
+use bedrock_standin::{Options, Standin};
+use serde_json::{json, Value};
+
+/// A test's result: any error fails it.
+pub type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+/// The model id sent (any is accepted; this one needs URL-encoding).
+pub const MODEL: &str = "us.anthropic.claude-3-5-haiku-20241022-v1:0";
+
+/// Starts a stand-in on 127.0.0.1:0 and an SDK client for it, built from the
+/// project's `shared::aws::sdk_config()` with test credentials and no retries.
+pub async fn start() -> Result<(Standin, Client), Box<dyn std::error::Error>> {
+    let standin = Standin::start(Options::default()).await?;
+    let sdk = shared::aws::sdk_config().await;
+    let config = aws_sdk_bedrockruntime::config::Builder::from(&sdk)
+        .endpoint_url(standin.endpoint_url())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("test", "test", None, None, "test"))
+        .retry_config(RetryConfig::disabled())
+        .build();
+    Ok((standin, Client::from_conf(config)))
+}
+
+/// JSON → SDK `Document`.
+pub fn to_document(value: &Value) -> Document {
+    match value {
+        Value::Null => Document::Null,
+        Value::Bool(b) => Document::Bool(*b),
+        Value::Number(n) => match (n.as_u64(), n.as_i64()) {
+            (Some(u), _) => Document::Number(Number::PosInt(u)),
+            (None, Some(i)) => Document::Number(Number::NegInt(i)),
+            _ => Document::Number(Number::Float(n.as_f64().unwrap_or_default())),
+        },
+        Value::String(s) => Document::String(s.clone()),
+        Value::Array(a) => Document::Array(a.iter().map(to_document).collect()),
+        Value::Object(o) => {
+            Document::Object(o.iter().map(|(k, v)| (k.clone(), to_document(v))).collect())
+        }
+    }
+}
+
+/// SDK `Document` → JSON.
+pub fn to_json(doc: &Document) -> Value {
+    match doc {
+        Document::Null => Value::Null,
+        Document::Bool(b) => json!(b),
+        Document::Number(Number::PosInt(u)) => json!(u),
+        Document::Number(Number::NegInt(i)) => json!(i),
+        Document::Number(Number::Float(f)) => json!(f),
+        Document::String(s) => json!(s),
+        Document::Array(a) => Value::Array(a.iter().map(to_json).collect()),
+        Document::Object(o) => {
+            Value::Object(o.iter().map(|(k, v)| (k.clone(), to_json(v))).collect())
+        }
+    }
+}
+
+/// A `toolConfig` offering the named tools with an empty object schema.
+pub fn tools(names: &[&str]) -> Result<ToolConfiguration, Box<dyn std::error::Error>> {
+    let schema = json!({"type": "object", "properties": {}});
+    let mut builder = ToolConfiguration::builder();
+    for name in names {
+        let spec = ToolSpecification::builder()
+            .name(*name)
+            .description(format!("The {name} tool"))
+            .input_schema(ToolInputSchema::Json(to_document(&schema)))
+            .build()?;
+        builder = builder.tools(Tool::ToolSpec(spec));
+    }
+    Ok(builder.build()?)
+}
+
+/// A user message with one text block.
+pub fn user_text(text: &str) -> Result<Message, Box<dyn std::error::Error>> {
+    Ok(Message::builder()
+        .role(ConversationRole::User)
+        .content(ContentBlock::Text(text.into()))
+        .build()?)
+}
+
+/// The tool-use blocks of a message.
+pub fn tool_uses(message: &Message) -> Vec<&ToolUseBlock> {
+    message
+        .content()
+        .iter()
+        .filter_map(|b| b.as_tool_use().ok())
+        .collect()
+}
+
+/// The text blocks of a message, concatenated.
+pub fn texts(message: &Message) -> String {
+    message
+        .content()
+        .iter()
+        .filter_map(|b| b.as_text().ok().cloned())
+        .collect()
+}

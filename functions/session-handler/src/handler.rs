@@ -1,0 +1,241 @@
+//! The HTTP handler: parse, authorize, call the agent, map the result to a response.
+
+use std::time::{Duration, SystemTime};
+
+use lambda_http::{http::StatusCode, Body, Request, RequestExt, Response};
+use serde_json::json;
+
+use shared::{
+    agent::{Agent, AgentError, TurnRequest},
+    config::AuthMode,
+    ports::{ModelError, SessionHeader},
+};
+
+use crate::{
+    problem::{empty, json, problem},
+    request::{self, BadRequest},
+    routes::{route, NoRoute, Route},
+};
+
+/// What the handler needs, built once per execution environment.
+#[derive(Clone)]
+pub struct App {
+    /// The agent.
+    pub agent: Agent,
+    /// How callers are identified.
+    pub auth_mode: AuthMode,
+    /// Largest accepted message, in bytes.
+    pub max_message_bytes: usize,
+    /// Time kept free before the invocation's deadline.
+    pub deadline_margin: Duration,
+}
+
+/// Handles one HTTP request. Never fails: every error is a `problem+json` response.
+pub async fn handle(app: &App, request: Request) -> Response<Body> {
+    let started = std::time::Instant::now();
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let response = match route(&method, &path) {
+        Ok(route) => dispatch(app, &request, route).await,
+        Err(NoRoute::NotFound) => problem(StatusCode::NOT_FOUND, "no such route"),
+        Err(NoRoute::MethodNotAllowed(allowed)) => {
+            let mut response = problem(
+                StatusCode::METHOD_NOT_ALLOWED,
+                format!("this route accepts {allowed}"),
+            );
+            if let Ok(value) = allowed.parse() {
+                response.headers_mut().insert("allow", value);
+            }
+            response
+        }
+    };
+    tracing::info!(
+        method = %method,
+        status = response.status().as_u16(),
+        latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        "request"
+    );
+    response
+}
+
+async fn dispatch(app: &App, request: &Request, route: Route<'_>) -> Response<Body> {
+    let user = match request::caller(request, app.auth_mode) {
+        Ok(user) => user,
+        Err(bad) => return bad_request(bad),
+    };
+    let session = |raw: &str| request::session_id(raw).map_err(bad_request);
+    let result = match route {
+        Route::CreateSession => app.agent.create_session(&user).await.map(|header| {
+            let mut response = json(
+                StatusCode::CREATED,
+                &json!({"session_id": header.session_id, "created_at": header.created_at}),
+            );
+            if let Ok(location) = format!("sessions/{}", header.session_id).parse() {
+                response.headers_mut().insert("location", location);
+            }
+            response
+        }),
+        Route::ListSessions => app.agent.list_sessions(&user).await.map(|sessions| {
+            let sessions: Vec<_> = sessions.iter().map(header_view).collect();
+            json(StatusCode::OK, &json!({ "sessions": sessions }))
+        }),
+        Route::GetSession(raw) => {
+            let id = match session(raw) {
+                Ok(id) => id,
+                Err(response) => return response,
+            };
+            app.agent
+                .get_session(&user, &id)
+                .await
+                .map(|(header, messages)| {
+                    let mut view = header_view(&header);
+                    view["messages"] = json!(messages
+                        .iter()
+                        .map(|m| json!({
+                            "seq": m.seq,
+                            "turn": m.turn,
+                            "role": m.message.role,
+                            "content": m.message.content,
+                            "created_at": m.created_at,
+                        }))
+                        .collect::<Vec<_>>());
+                    json(StatusCode::OK, &view)
+                })
+        }
+        Route::GetTrace(raw) => {
+            let id = match session(raw) {
+                Ok(id) => id,
+                Err(response) => return response,
+            };
+            app.agent
+                .get_traces(&user, &id)
+                .await
+                .map(|turns| json(StatusCode::OK, &json!({"session_id": id, "turns": turns})))
+        }
+        Route::DeleteSession(raw) => {
+            let id = match session(raw) {
+                Ok(id) => id,
+                Err(response) => return response,
+            };
+            app.agent
+                .delete_session(&user, &id)
+                .await
+                .map(|()| empty(StatusCode::NO_CONTENT))
+        }
+        Route::ListTools => app
+            .agent
+            .tool_specs()
+            .await
+            .map(|tools| json(StatusCode::OK, &json!({ "tools": tools }))),
+        Route::SendMessage(raw) => {
+            let id = match session(raw) {
+                Ok(id) => id,
+                Err(response) => return response,
+            };
+            let parsed = request::message(request.body(), app.max_message_bytes)
+                .and_then(|message| Ok((message, request::idempotency_key(request)?)));
+            let (message, key) = match parsed {
+                Ok(parsed) => parsed,
+                Err(bad) => return bad_request(bad),
+            };
+            let turn = TurnRequest {
+                user_id: &user,
+                session_id: &id,
+                message: &message,
+                idempotency_key: key.as_deref(),
+                time_left: time_left(request, app.deadline_margin),
+            };
+            app.agent.send_message(turn).await.map(|result| {
+                tracing::info!(
+                    session_id = %result.session_id,
+                    trace_id = %result.trace_id,
+                    steps = result.steps,
+                    stop_reason = %result.stop_reason,
+                    input_tokens = result.usage.input_tokens,
+                    output_tokens = result.usage.output_tokens,
+                    cost_usd = result.cost.map_or(0.0, |c| c.total_usd),
+                    "turn"
+                );
+                json(StatusCode::OK, &result)
+            })
+        }
+    };
+    result.unwrap_or_else(agent_error)
+}
+
+/// Time left in this invocation less the margin; `None` outside Lambda.
+fn time_left(request: &Request, margin: Duration) -> Option<Duration> {
+    let context = request.lambda_context_ref()?;
+    if context.deadline == 0 {
+        return None;
+    }
+    let left = context
+        .deadline()
+        .duration_since(SystemTime::now())
+        .unwrap_or(Duration::ZERO);
+    Some(left.saturating_sub(margin))
+}
+
+fn header_view(header: &SessionHeader) -> serde_json::Value {
+    json!({
+        "session_id": header.session_id,
+        "title": header.title,
+        "created_at": header.created_at,
+        "updated_at": header.updated_at,
+        "turns": header.turns,
+        "messages": header.version,
+        "usage": header.usage,
+        "cost_usd": header.cost_usd,
+        "expires_at": header.expires_at,
+    })
+}
+
+fn bad_request(bad: BadRequest) -> Response<Body> {
+    match bad {
+        BadRequest::Unauthorized(detail) => problem(StatusCode::UNAUTHORIZED, detail),
+        BadRequest::Invalid(detail) => problem(StatusCode::BAD_REQUEST, detail),
+        BadRequest::TooLarge(detail) => problem(StatusCode::PAYLOAD_TOO_LARGE, detail),
+    }
+}
+
+fn agent_error(error: AgentError) -> Response<Body> {
+    match &error {
+        AgentError::NotFound => problem(StatusCode::NOT_FOUND, "no such session"),
+        AgentError::Conflict => problem(StatusCode::CONFLICT, error.to_string()),
+        AgentError::IdempotencyKeyReused => {
+            problem(StatusCode::UNPROCESSABLE_ENTITY, error.to_string())
+        }
+        AgentError::Model(ModelError::Throttled) => {
+            let mut response = problem(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the model is busy; nothing was stored, retry shortly",
+            );
+            response.headers_mut().insert(
+                "retry-after",
+                lambda_http::http::HeaderValue::from_static("5"),
+            );
+            response
+        }
+        AgentError::Model(model) => {
+            tracing::error!(error = %model, "model call failed");
+            problem(
+                StatusCode::BAD_GATEWAY,
+                "the model call failed; nothing was stored",
+            )
+        }
+        AgentError::Tools(tools) => {
+            tracing::error!(error = %tools, "tool listing failed");
+            problem(
+                StatusCode::BAD_GATEWAY,
+                "the tools are unavailable; nothing was stored",
+            )
+        }
+        AgentError::Store(store) => {
+            tracing::error!(error = %store, "storage failed");
+            problem(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "storage is unavailable; retry shortly",
+            )
+        }
+    }
+}

@@ -1,0 +1,6 @@
+//! The session handler: the HTTP API of the agent, behind API Gateway or a Function URL.
+
+pub mod handler;
+pub mod problem;
+pub mod request;
+pub mod routes;

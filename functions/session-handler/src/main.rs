@@ -1,0 +1,54 @@
+//! The session handler Lambda: wires the SDK clients once, then serves the HTTP API.
+
+use std::sync::Arc;
+
+use lambda_http::{run, service_fn, Error, Request};
+use shared::{
+    adapters::{bedrock::BedrockModel, dynamodb::DynamoSessionStore},
+    agent::Agent,
+    config::Config,
+    tools::BuiltinTools,
+};
+
+use session_handler::handler::{handle, App};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_current_span(false)
+        .without_time()
+        .init();
+
+    let config = Config::from_env()?;
+    let sdk = shared::aws::sdk_config().await;
+    let store = DynamoSessionStore::new(
+        aws_sdk_dynamodb::Client::new(&sdk),
+        config.table_name.clone(),
+        config.session_ttl_days,
+    );
+    let model = BedrockModel::new(
+        aws_sdk_bedrockruntime::Client::new(&sdk),
+        config.model_id.clone(),
+    );
+    let app = App {
+        agent: Agent::new(
+            Arc::new(store),
+            Arc::new(model),
+            Arc::new(BuiltinTools::default()),
+            config.agent.clone(),
+        ),
+        auth_mode: config.auth_mode,
+        max_message_bytes: config.max_message_bytes,
+        deadline_margin: config.deadline_margin,
+    };
+    let app = &app;
+    run(service_fn(move |request: Request| async move {
+        Ok::<_, Error>(handle(app, request).await)
+    }))
+    .await
+}

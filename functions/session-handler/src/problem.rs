@@ -1,0 +1,44 @@
+//! Error responses as RFC 9457 `application/problem+json`, and JSON success responses.
+
+use lambda_http::{http::StatusCode, Body, Response};
+use serde::Serialize;
+use serde_json::json;
+
+/// A JSON response with this status.
+pub fn json<T: Serialize>(status: StatusCode, body: &T) -> Response<Body> {
+    match serde_json::to_string(body) {
+        Ok(text) => build(status, "application/json", text),
+        Err(_) => problem(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the response could not be encoded",
+        ),
+    }
+}
+
+/// A `problem+json` response: the status's reason as title, `detail` for the person reading it.
+pub fn problem(status: StatusCode, detail: impl Into<String>) -> Response<Body> {
+    let body = json!({
+        "type": "about:blank",
+        "title": status.canonical_reason().unwrap_or("Error"),
+        "status": status.as_u16(),
+        "detail": detail.into(),
+    });
+    build(status, "application/problem+json", body.to_string())
+}
+
+/// An empty response with this status.
+pub fn empty(status: StatusCode) -> Response<Body> {
+    let mut response = Response::new(Body::Empty);
+    *response.status_mut() = status;
+    response
+}
+
+fn build(status: StatusCode, content_type: &'static str, text: String) -> Response<Body> {
+    let mut response = Response::new(Body::Text(text));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        lambda_http::http::header::CONTENT_TYPE,
+        lambda_http::http::HeaderValue::from_static(content_type),
+    );
+    response
+}

@@ -1,0 +1,121 @@
+//! Which operation a method and path ask for.
+//!
+//! The path is matched from its first `sessions` or `tools` segment, so the same function
+//! serves API Gateway (with or without a stage prefix) and `cargo lambda watch`'s
+//! `/lambda-url/<function>/` prefix unchanged.
+
+use lambda_http::http::Method;
+
+/// An operation of the HTTP API.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Route<'a> {
+    /// `POST /sessions`
+    CreateSession,
+    /// `GET /sessions`
+    ListSessions,
+    /// `GET /sessions/{id}`
+    GetSession(&'a str),
+    /// `DELETE /sessions/{id}`
+    DeleteSession(&'a str),
+    /// `POST /sessions/{id}/messages`
+    SendMessage(&'a str),
+    /// `GET /sessions/{id}/trace`
+    GetTrace(&'a str),
+    /// `GET /tools`
+    ListTools,
+}
+
+/// Why a request matches no operation.
+#[derive(Debug, PartialEq, Eq)]
+pub enum NoRoute {
+    /// No such path.
+    NotFound,
+    /// The path exists with other methods.
+    MethodNotAllowed(&'static str),
+}
+
+/// Matches a method and path to a route.
+pub fn route<'a>(method: &Method, path: &'a str) -> Result<Route<'a>, NoRoute> {
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let start = segments
+        .iter()
+        .position(|s| *s == "sessions" || *s == "tools")
+        .ok_or(NoRoute::NotFound)?;
+    let method = method.clone();
+    match segments[start..] {
+        ["tools"] => match method {
+            Method::GET => Ok(Route::ListTools),
+            _ => Err(NoRoute::MethodNotAllowed("GET")),
+        },
+        ["sessions"] => match method {
+            Method::POST => Ok(Route::CreateSession),
+            Method::GET => Ok(Route::ListSessions),
+            _ => Err(NoRoute::MethodNotAllowed("GET, POST")),
+        },
+        ["sessions", id] => match method {
+            Method::GET => Ok(Route::GetSession(id)),
+            Method::DELETE => Ok(Route::DeleteSession(id)),
+            _ => Err(NoRoute::MethodNotAllowed("GET, DELETE")),
+        },
+        ["sessions", id, "messages"] => match method {
+            Method::POST => Ok(Route::SendMessage(id)),
+            _ => Err(NoRoute::MethodNotAllowed("POST")),
+        },
+        ["sessions", id, "trace"] => match method {
+            Method::GET => Ok(Route::GetTrace(id)),
+            _ => Err(NoRoute::MethodNotAllowed("GET")),
+        },
+        _ => Err(NoRoute::NotFound),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_api_route_matches_with_or_without_a_prefix() {
+        assert_eq!(route(&Method::POST, "/sessions"), Ok(Route::CreateSession));
+        assert_eq!(
+            route(&Method::GET, "/prod/sessions"),
+            Ok(Route::ListSessions)
+        );
+        assert_eq!(
+            route(&Method::GET, "/sessions/abc"),
+            Ok(Route::GetSession("abc"))
+        );
+        assert_eq!(
+            route(&Method::DELETE, "/sessions/abc/"),
+            Ok(Route::DeleteSession("abc"))
+        );
+        assert_eq!(
+            route(
+                &Method::POST,
+                "/lambda-url/session-handler/sessions/abc/messages"
+            ),
+            Ok(Route::SendMessage("abc"))
+        );
+        assert_eq!(
+            route(&Method::GET, "/sessions/abc/trace"),
+            Ok(Route::GetTrace("abc"))
+        );
+        assert_eq!(route(&Method::GET, "/tools"), Ok(Route::ListTools));
+    }
+
+    #[test]
+    fn unknown_paths_and_wrong_methods_are_told_apart() {
+        assert_eq!(route(&Method::GET, "/nope"), Err(NoRoute::NotFound));
+        assert_eq!(
+            route(&Method::GET, "/sessions/a/b/c"),
+            Err(NoRoute::NotFound)
+        );
+        assert_eq!(
+            route(&Method::PUT, "/sessions"),
+            Err(NoRoute::MethodNotAllowed("GET, POST"))
+        );
+        assert_eq!(
+            route(&Method::GET, "/sessions/a/messages"),
+            Err(NoRoute::MethodNotAllowed("POST"))
+        );
+    }
+}

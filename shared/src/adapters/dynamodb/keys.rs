@@ -1,0 +1,107 @@
+//! The table's keys: every partition key starts with the owner, so no query can reach another
+//! user's items.
+//!
+//! Ids are opaque strings, so `%` and `#` in them are percent-encoded before they go into a
+//! key: `#` then only ever separates segments, and user `a#SESSION#b` with session `c` can never
+//! share a partition with user `a` and session `b#SESSION#c`.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use std::collections::HashMap;
+
+/// Partition key attribute.
+pub const PK: &str = "PK";
+/// Sort key attribute.
+pub const SK: &str = "SK";
+/// TTL attribute (Unix seconds).
+pub const EXPIRES_AT: &str = "expires_at";
+/// Sort key of the session marker; sorts after every `MSG#` key and before every `TRACE#` key.
+pub const MARKER_SK: &str = "SESSION";
+/// Prefix of message sort keys.
+pub const MSG_PREFIX: &str = "MSG#";
+/// Prefix of trace sort keys.
+pub const TRACE_PREFIX: &str = "TRACE#";
+/// Prefix of session header sort keys.
+pub const HEADER_PREFIX: &str = "SESSION#";
+/// Upper bound of the message range: `$` is the byte after `#`.
+pub const MSG_RANGE_END: &str = "MSG$";
+/// Upper bound of the trace range: `$` is the byte after `#`.
+pub const TRACE_RANGE_END: &str = "TRACE$";
+
+/// Percent-encodes `%` and `#` so an id is one key segment.
+pub fn encode(id: &str) -> String {
+    let mut out = String::with_capacity(id.len());
+    for ch in id.chars() {
+        match ch {
+            '%' => out.push_str("%25"),
+            '#' => out.push_str("%23"),
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// `USER#<user>`: the partition of a user's session headers.
+pub fn user_pk(user_id: &str) -> String {
+    format!("USER#{}", encode(user_id))
+}
+
+/// `SESSION#<session>`: the sort key of a session header.
+pub fn header_sk(session_id: &str) -> String {
+    format!("{HEADER_PREFIX}{}", encode(session_id))
+}
+
+/// `USER#<user>#SESSION#<session>`: the partition of a session's marker, messages and traces.
+pub fn session_pk(user_id: &str, session_id: &str) -> String {
+    format!("USER#{}#SESSION#{}", encode(user_id), encode(session_id))
+}
+
+/// `USER#<user>#IDEMPOTENCY`: the partition of a user's idempotency records.
+pub fn idempotency_pk(user_id: &str) -> String {
+    format!("USER#{}#IDEMPOTENCY", encode(user_id))
+}
+
+/// `MSG#<seq, 10 digits>`.
+pub fn message_sk(seq: u64) -> String {
+    format!("{MSG_PREFIX}{seq:010}")
+}
+
+/// `TRACE#<turn, 10 digits>`.
+pub fn trace_sk(turn: u64) -> String {
+    format!("{TRACE_PREFIX}{turn:010}")
+}
+
+/// A key map from a partition and a sort key.
+pub fn key(pk: String, sk: String) -> HashMap<String, AttributeValue> {
+    HashMap::from([
+        (PK.to_owned(), AttributeValue::S(pk)),
+        (SK.to_owned(), AttributeValue::S(sk)),
+    ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_follow_the_data_model_and_sort_in_the_required_order() {
+        assert_eq!(user_pk("u1"), "USER#u1");
+        assert_eq!(header_sk("s1"), "SESSION#s1");
+        assert_eq!(session_pk("u1", "s1"), "USER#u1#SESSION#s1");
+        assert_eq!(idempotency_pk("u1"), "USER#u1#IDEMPOTENCY");
+        assert_eq!(message_sk(42), "MSG#0000000042");
+        assert_eq!(trace_sk(7), "TRACE#0000000007");
+        assert!(message_sk(u32::MAX.into()).as_str() < MARKER_SK);
+        assert!(MARKER_SK < trace_sk(0).as_str());
+        assert!(trace_sk(9_999_999_999).as_str() < TRACE_RANGE_END);
+    }
+
+    #[test]
+    fn ids_with_separators_cannot_collide_across_users() {
+        assert_ne!(
+            session_pk("a#SESSION#b", "c"),
+            session_pk("a", "b#SESSION#c")
+        );
+        assert_ne!(session_pk("a%23", "b"), session_pk("a#", "b"));
+        assert_eq!(encode("a#b%c"), "a%23b%25c");
+    }
+}

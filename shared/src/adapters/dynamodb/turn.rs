@@ -1,0 +1,195 @@
+//! The single `TransactWriteItems` that stores a turn, and the reading of its cancellation
+//! reasons.
+//!
+//! Action order is fixed, and the failure mapping relies on it: 0 = header update (version
+//! check, `ALL_OLD` on failure), 1 = marker update, then one put per message, then the trace,
+//! then the idempotency record if any.
+
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
+use std::collections::HashMap;
+
+use super::errors::{condition_failed, transaction_conflict, unavailable, unserializable};
+use super::items::{self, attr, Item};
+use super::keys::{self, EXPIRES_AT, PK};
+use super::rules::{fit_message, MAX_MESSAGE_CONTENT_BYTES};
+use crate::ports::{StoreError, StoredMessage, TurnCommit};
+
+/// DynamoDB's cap on the actions of one transaction.
+pub const MAX_TRANSACTION_ITEMS: usize = 100;
+
+/// Name of the operation in errors.
+const OP: &str = "append_turn";
+
+/// The actions that store `commit`, in the order [`failure`] expects.
+pub fn actions(
+    table: &str,
+    user_id: &str,
+    session_id: &str,
+    commit: &TurnCommit,
+    expires_at: i64,
+) -> Result<Vec<TransactWriteItem>, StoreError> {
+    let pk = keys::session_pk(user_id, session_id);
+    let expected = commit.expected_version;
+    let stored: Vec<StoredMessage> = (expected + 1..)
+        .zip(&commit.messages)
+        .map(|(seq, message)| StoredMessage {
+            seq,
+            turn: commit.turn,
+            message: fit_message(message, MAX_MESSAGE_CONTENT_BYTES),
+            created_at: commit.now,
+        })
+        .collect();
+    let count = stored.len() + 3 + usize::from(commit.idempotency.is_some());
+    if count > MAX_TRANSACTION_ITEMS {
+        return Err(StoreError::Unavailable(format!(
+            "{OP}: a turn of {} messages exceeds the transaction limit",
+            stored.len()
+        )));
+    }
+    let new_version = expected + stored.len() as u64;
+
+    let mut actions = Vec::with_capacity(count);
+    actions.push(header_update(
+        table,
+        user_id,
+        session_id,
+        commit,
+        new_version,
+        expires_at,
+    )?);
+    let marker = Update::builder()
+        .table_name(table)
+        .set_key(Some(keys::key(pk.clone(), keys::MARKER_SK.to_owned())))
+        .update_expression("SET #exp = :exp")
+        .condition_expression("attribute_exists(#pk)")
+        .expression_attribute_names("#pk", PK)
+        .expression_attribute_names("#exp", EXPIRES_AT)
+        .expression_attribute_values(":exp", items::num(expires_at))
+        .build()
+        .map_err(|_| unserializable(OP, "marker update"))?;
+    actions.push(TransactWriteItem::builder().update(marker).build());
+    for message in &stored {
+        let item =
+            items::message(&pk, message, expires_at).map_err(|_| unserializable(OP, "message"))?;
+        actions.push(put(table, item, true)?);
+    }
+    let trace = items::trace(&pk, &commit.trace, commit.turn, commit.now, expires_at)
+        .map_err(|_| unserializable(OP, "trace"))?;
+    actions.push(put(table, trace, false)?);
+    if let Some(record) = &commit.idempotency {
+        let day = commit.now.timestamp() + 24 * 3600;
+        let item = items::idempotency(user_id, record, commit.now, day)
+            .map_err(|_| unserializable(OP, "idempotency record"))?;
+        actions.push(put(table, item, true)?);
+    }
+    Ok(actions)
+}
+
+/// The header update: bumps version and totals if the header is still at the expected version.
+fn header_update(
+    table: &str,
+    user_id: &str,
+    session_id: &str,
+    commit: &TurnCommit,
+    new_version: u64,
+    expires_at: i64,
+) -> Result<TransactWriteItem, StoreError> {
+    let mut set = "SET #version = :new, #turns = :turn, #updated = :now, #exp = :exp".to_owned();
+    let mut names = HashMap::from([
+        ("#pk".to_owned(), PK.to_owned()),
+        ("#version".to_owned(), attr::VERSION.to_owned()),
+        ("#turns".to_owned(), attr::TURNS.to_owned()),
+        ("#updated".to_owned(), attr::UPDATED_AT.to_owned()),
+        ("#exp".to_owned(), EXPIRES_AT.to_owned()),
+        ("#in".to_owned(), attr::INPUT_TOKENS.to_owned()),
+        ("#out".to_owned(), attr::OUTPUT_TOKENS.to_owned()),
+        ("#cost".to_owned(), attr::COST_USD.to_owned()),
+    ]);
+    let mut values: HashMap<String, AttributeValue> = HashMap::from([
+        (":new".to_owned(), items::num(new_version)),
+        (":expected".to_owned(), items::num(commit.expected_version)),
+        (":turn".to_owned(), items::num(commit.turn)),
+        (":now".to_owned(), items::time(commit.now)),
+        (":exp".to_owned(), items::num(expires_at)),
+        (":in".to_owned(), items::num(commit.usage.input_tokens)),
+        (":out".to_owned(), items::num(commit.usage.output_tokens)),
+        (":cost".to_owned(), items::dollars(commit.cost_usd)),
+    ]);
+    if let Some(title) = &commit.title {
+        set.push_str(", #title = if_not_exists(#title, :title)");
+        names.insert("#title".to_owned(), attr::TITLE.to_owned());
+        values.insert(":title".to_owned(), AttributeValue::S(title.clone()));
+    }
+    let update = Update::builder()
+        .table_name(table)
+        .set_key(Some(keys::key(
+            keys::user_pk(user_id),
+            keys::header_sk(session_id),
+        )))
+        .update_expression(format!("{set} ADD #in :in, #out :out, #cost :cost"))
+        .condition_expression("attribute_exists(#pk) AND #version = :expected")
+        .set_expression_attribute_names(Some(names))
+        .set_expression_attribute_values(Some(values))
+        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+        .build()
+        .map_err(|_| unserializable(OP, "header update"))?;
+    Ok(TransactWriteItem::builder().update(update).build())
+}
+
+/// A put action, conditioned on the item being new when `new_only`.
+pub fn put(table: &str, item: Item, new_only: bool) -> Result<TransactWriteItem, StoreError> {
+    let mut builder = Put::builder().table_name(table).set_item(Some(item));
+    if new_only {
+        builder = builder
+            .condition_expression("attribute_not_exists(#pk)")
+            .expression_attribute_names("#pk", PK);
+    }
+    let put = builder.build().map_err(|_| unserializable(OP, "put"))?;
+    Ok(TransactWriteItem::builder().put(put).build())
+}
+
+/// What a failed turn transaction means: `Conflict` when the header moved on (or another turn
+/// or an idempotency key got there first), `NotFound` when the session is gone.
+pub fn failure<R: std::fmt::Debug>(
+    error: &SdkError<TransactWriteItemsError, R>,
+    expected: u64,
+) -> StoreError {
+    let reasons = match error.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => {
+            cancelled.cancellation_reasons()
+        }
+        _ => return unavailable(OP, error),
+    };
+    let header = reasons.first();
+    if condition_failed(header) {
+        // ALL_OLD: the header's old image is returned only when the header still exists.
+        return match header.and_then(|reason| reason.item()) {
+            Some(_) => StoreError::Conflict { expected },
+            None => StoreError::NotFound,
+        };
+    }
+    if condition_failed(reasons.get(1)) {
+        return StoreError::NotFound;
+    }
+    if reasons.iter().skip(2).any(|r| condition_failed(Some(r))) || transaction_conflict(reasons) {
+        return StoreError::Conflict { expected };
+    }
+    unavailable(OP, error)
+}
+
+/// True when a failed create transaction means the session id is taken (a failed
+/// `attribute_not_exists`, or a concurrent transaction on the same keys).
+pub fn create_conflict<R: std::fmt::Debug>(error: &SdkError<TransactWriteItemsError, R>) -> bool {
+    match error.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => {
+            let reasons = cancelled.cancellation_reasons();
+            reasons.iter().any(|reason| condition_failed(Some(reason)))
+                || transaction_conflict(reasons)
+        }
+        _ => false,
+    }
+}

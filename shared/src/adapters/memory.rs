@@ -1,0 +1,255 @@
+//! An in-memory [`SessionStore`] for tests and local runs, with the DynamoDB store's behaviour:
+//! version checks, all-or-nothing turns, the message size cap, window trimming, TTL stamps and
+//! `NotFound` for other users' sessions.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Mutex, MutexGuard};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use super::dynamodb::rules::{fit_message, trim_to_turn_start, MAX_MESSAGE_CONTENT_BYTES};
+use super::dynamodb::sort_most_recent_first;
+use crate::domain::{model::Usage, trace::TurnTrace};
+use crate::ports::{
+    IdempotencyRecord, SessionHeader, SessionStore, SessionWindow, StoreError, StoredMessage,
+    TurnCommit,
+};
+
+/// TTL of sessions in a store built with [`Default`].
+pub const DEFAULT_TTL_DAYS: u32 = 30;
+
+/// Seconds in a day, for TTLs.
+const DAY_SECONDS: i64 = 24 * 3600;
+
+/// A [`SessionStore`] that keeps everything in a mutex-guarded map; nothing expires, but
+/// `expires_at` is stamped as DynamoDB's store would.
+#[derive(Debug)]
+pub struct MemorySessionStore {
+    ttl_days: u32,
+    state: Mutex<State>,
+}
+
+/// One session: its header, messages (seq order) and traces by turn.
+#[derive(Debug)]
+struct Session {
+    header: SessionHeader,
+    messages: Vec<StoredMessage>,
+    traces: BTreeMap<u64, TurnTrace>,
+}
+
+/// Everything stored, keyed by owner first.
+#[derive(Debug, Default)]
+struct State {
+    sessions: HashMap<(String, String), Session>,
+    idempotency: HashMap<(String, String), IdempotencyRecord>,
+}
+
+impl Default for MemorySessionStore {
+    fn default() -> Self {
+        Self::with_ttl_days(DEFAULT_TTL_DAYS)
+    }
+}
+
+impl MemorySessionStore {
+    /// An empty store that stamps `expires_at` = now + `ttl_days`.
+    pub fn with_ttl_days(ttl_days: u32) -> Self {
+        Self {
+            ttl_days,
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    /// The state; a panic in another holder cannot leave it half-written (every write is
+    /// checked before it starts), so a poisoned lock is still usable.
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// When something written at `now` expires (Unix seconds).
+    fn expires_at(&self, now: DateTime<Utc>) -> i64 {
+        now.timestamp() + i64::from(self.ttl_days) * DAY_SECONDS
+    }
+}
+
+/// The map key of a session.
+fn id(user_id: &str, session_id: &str) -> (String, String) {
+    (user_id.to_owned(), session_id.to_owned())
+}
+
+#[async_trait]
+impl SessionStore for MemorySessionStore {
+    async fn create_session(
+        &self,
+        user_id: &str,
+        session_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<SessionHeader, StoreError> {
+        let header = SessionHeader {
+            user_id: user_id.to_owned(),
+            session_id: session_id.to_owned(),
+            title: None,
+            created_at: now,
+            updated_at: now,
+            version: 0,
+            turns: 0,
+            usage: Usage::default(),
+            cost_usd: 0.0,
+            expires_at: self.expires_at(now),
+        };
+        let mut state = self.state();
+        let key = id(user_id, session_id);
+        if state.sessions.contains_key(&key) {
+            return Err(StoreError::AlreadyExists);
+        }
+        state.sessions.insert(
+            key,
+            Session {
+                header: header.clone(),
+                messages: Vec::new(),
+                traces: BTreeMap::new(),
+            },
+        );
+        Ok(header)
+    }
+
+    async fn load_window(
+        &self,
+        user_id: &str,
+        session_id: &str,
+        max_messages: usize,
+    ) -> Result<SessionWindow, StoreError> {
+        let state = self.state();
+        let session = state
+            .sessions
+            .get(&id(user_id, session_id))
+            .ok_or(StoreError::NotFound)?;
+        let (version, last_turn) = session.messages.last().map_or((0, 0), |m| (m.seq, m.turn));
+        let start = session.messages.len().saturating_sub(max_messages);
+        let mut messages = session.messages[start..].to_vec();
+        trim_to_turn_start(&mut messages);
+        Ok(SessionWindow {
+            version,
+            last_turn,
+            messages,
+        })
+    }
+
+    async fn append_turn(
+        &self,
+        user_id: &str,
+        session_id: &str,
+        commit: &TurnCommit,
+    ) -> Result<SessionHeader, StoreError> {
+        let expires_at = self.expires_at(commit.now);
+        let expected = commit.expected_version;
+        let mut guard = self.state();
+        let state = &mut *guard;
+        let session = state
+            .sessions
+            .get_mut(&id(user_id, session_id))
+            .ok_or(StoreError::NotFound)?;
+        if session.header.version != expected {
+            return Err(StoreError::Conflict { expected });
+        }
+        let idempotency_key = commit
+            .idempotency
+            .as_ref()
+            .map(|record| id(user_id, &record.key));
+        if let Some(key) = &idempotency_key {
+            if state.idempotency.contains_key(key) {
+                return Err(StoreError::Conflict { expected });
+            }
+        }
+        // Every check passed: the writes below cannot fail, so the turn is all or nothing.
+        session.messages.extend(
+            (expected + 1..)
+                .zip(&commit.messages)
+                .map(|(seq, message)| StoredMessage {
+                    seq,
+                    turn: commit.turn,
+                    message: fit_message(message, MAX_MESSAGE_CONTENT_BYTES),
+                    created_at: commit.now,
+                }),
+        );
+        session.traces.insert(commit.turn, commit.trace.clone());
+        let header = &mut session.header;
+        header.version = expected + commit.messages.len() as u64;
+        header.turns = commit.turn;
+        header.updated_at = commit.now;
+        header.expires_at = expires_at;
+        header.usage.add(commit.usage);
+        header.cost_usd += commit.cost_usd;
+        if header.title.is_none() {
+            header.title.clone_from(&commit.title);
+        }
+        let header = header.clone();
+        if let (Some(key), Some(record)) = (idempotency_key, &commit.idempotency) {
+            state.idempotency.insert(key, record.clone());
+        }
+        Ok(header)
+    }
+
+    async fn list_sessions(&self, user_id: &str) -> Result<Vec<SessionHeader>, StoreError> {
+        let mut headers: Vec<SessionHeader> = self
+            .state()
+            .sessions
+            .iter()
+            .filter(|((owner, _), _)| owner == user_id)
+            .map(|(_, session)| session.header.clone())
+            .collect();
+        sort_most_recent_first(&mut headers);
+        Ok(headers)
+    }
+
+    async fn get_session(
+        &self,
+        user_id: &str,
+        session_id: &str,
+    ) -> Result<(SessionHeader, Vec<StoredMessage>), StoreError> {
+        let state = self.state();
+        let session = state
+            .sessions
+            .get(&id(user_id, session_id))
+            .ok_or(StoreError::NotFound)?;
+        Ok((session.header.clone(), session.messages.clone()))
+    }
+
+    async fn get_traces(
+        &self,
+        user_id: &str,
+        session_id: &str,
+    ) -> Result<Vec<TurnTrace>, StoreError> {
+        let state = self.state();
+        let session = state
+            .sessions
+            .get(&id(user_id, session_id))
+            .ok_or(StoreError::NotFound)?;
+        Ok(session.traces.values().cloned().collect())
+    }
+
+    async fn delete_session(&self, user_id: &str, session_id: &str) -> Result<(), StoreError> {
+        self.state()
+            .sessions
+            .remove(&id(user_id, session_id))
+            .map(|_| ())
+            .ok_or(StoreError::NotFound)
+    }
+
+    async fn get_idempotency(
+        &self,
+        user_id: &str,
+        key: &str,
+    ) -> Result<Option<IdempotencyRecord>, StoreError> {
+        Ok(self.state().idempotency.get(&id(user_id, key)).cloned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::MemorySessionStore;
+
+    crate::session_store_conformance_tests!(MemorySessionStore::default());
+}

@@ -1,0 +1,243 @@
+//! The session handler's configuration: environment variables read once at start-up into one
+//! typed value, with an error that names the variable when one is missing or malformed.
+
+use std::{str::FromStr, time::Duration};
+
+use crate::{
+    agent::AgentSettings,
+    domain::{
+        model::{GuardrailConfig, InferenceConfig},
+        pricing::Pricing,
+    },
+};
+
+/// How callers are identified.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuthMode {
+    /// The JWT `sub` claim from the API Gateway authorizer. The only mode the SAM template uses.
+    Jwt,
+    /// An `x-user-id` header, for local runs only; never set in a deployment.
+    InsecureLocal,
+}
+
+/// A configuration error, naming the variable.
+#[derive(Debug, PartialEq, thiserror::Error)]
+pub enum ConfigError {
+    /// A required variable is not set.
+    #[error("environment variable {0} is required but not set")]
+    Missing(&'static str),
+    /// A variable's value cannot be used.
+    #[error("environment variable {name} is invalid: {reason}")]
+    Invalid {
+        /// The variable.
+        name: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+/// Everything the session handler reads from its environment.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The DynamoDB table (`TABLE_NAME`).
+    pub table_name: String,
+    /// The Bedrock model or inference profile (`MODEL_ID`).
+    pub model_id: String,
+    /// How callers are identified (`AUTH_MODE`: `jwt`, the default, or `insecure-local`).
+    pub auth_mode: AuthMode,
+    /// Days a session lives after its last turn (`SESSION_TTL_DAYS`, default 30).
+    pub session_ttl_days: u32,
+    /// Largest accepted message, in bytes (`MAX_MESSAGE_BYTES`, default 16384).
+    pub max_message_bytes: usize,
+    /// Time kept free before the invocation's deadline to store the turn (`DEADLINE_MARGIN_MS`, default 3000).
+    pub deadline_margin: Duration,
+    /// The agent's behaviour.
+    pub agent: AgentSettings,
+}
+
+impl Config {
+    /// Reads the configuration from the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the configuration through `lookup` (the environment, or a map in tests).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &'static str| lookup(name).filter(|value| !value.trim().is_empty());
+        let required = |name: &'static str| get(name).ok_or(ConfigError::Missing(name));
+        let model_id = required("MODEL_ID")?;
+        let auth_mode = match get("AUTH_MODE").as_deref() {
+            None | Some("jwt") => AuthMode::Jwt,
+            Some("insecure-local") => AuthMode::InsecureLocal,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    name: "AUTH_MODE",
+                    reason: format!("'{other}' is not one of 'jwt', 'insecure-local'"),
+                })
+            }
+        };
+        let pricing = match (
+            parse::<f64>(&get, "MODEL_PRICE_INPUT_PER_MTOK")?,
+            parse::<f64>(&get, "MODEL_PRICE_OUTPUT_PER_MTOK")?,
+        ) {
+            (Some(input), Some(output)) => Some(Pricing {
+                input_usd_per_mtok: input,
+                output_usd_per_mtok: output,
+            }),
+            (None, None) => Pricing::for_model(&model_id),
+            _ => {
+                return Err(ConfigError::Invalid {
+                    name: "MODEL_PRICE_OUTPUT_PER_MTOK",
+                    reason: "set both MODEL_PRICE_INPUT_PER_MTOK and MODEL_PRICE_OUTPUT_PER_MTOK, or neither".into(),
+                })
+            }
+        };
+        let guardrail = match (get("GUARDRAIL_ID"), get("GUARDRAIL_VERSION")) {
+            (Some(id), version) => Some(GuardrailConfig {
+                id,
+                version: version.unwrap_or_else(|| "DRAFT".to_owned()),
+            }),
+            (None, Some(_)) => return Err(ConfigError::Missing("GUARDRAIL_ID")),
+            (None, None) => None,
+        };
+        let max_steps = parse(&get, "MAX_STEPS")?.unwrap_or(8);
+        if max_steps == 0 {
+            return Err(ConfigError::Invalid {
+                name: "MAX_STEPS",
+                reason: "must be at least 1".into(),
+            });
+        }
+        Ok(Self {
+            table_name: required("TABLE_NAME")?,
+            auth_mode,
+            session_ttl_days: parse(&get, "SESSION_TTL_DAYS")?.unwrap_or(30),
+            max_message_bytes: parse(&get, "MAX_MESSAGE_BYTES")?.unwrap_or(16 * 1024),
+            deadline_margin: Duration::from_millis(
+                parse(&get, "DEADLINE_MARGIN_MS")?.unwrap_or(3_000),
+            ),
+            agent: AgentSettings {
+                system_prompt: Some(
+                    get("SYSTEM_PROMPT").unwrap_or_else(|| DEFAULT_SYSTEM_PROMPT.to_owned()),
+                ),
+                max_steps,
+                max_wall_time: Duration::from_millis(
+                    parse(&get, "MAX_WALL_TIME_MS")?.unwrap_or(120_000),
+                ),
+                history_messages: parse(&get, "HISTORY_MESSAGES")?.unwrap_or(40),
+                tool_timeout: Duration::from_millis(
+                    parse(&get, "TOOL_TIMEOUT_MS")?.unwrap_or(10_000),
+                ),
+                inference: InferenceConfig {
+                    max_tokens: Some(parse(&get, "MAX_OUTPUT_TOKENS")?.unwrap_or(1024)),
+                    temperature: parse(&get, "TEMPERATURE")?,
+                    top_p: None,
+                    stop_sequences: Vec::new(),
+                },
+                guardrail,
+                pricing,
+            },
+            model_id,
+        })
+    }
+}
+
+/// The system prompt used when `SYSTEM_PROMPT` is not set.
+pub const DEFAULT_SYSTEM_PROMPT: &str = "You are a helpful assistant. Use the tools you are given \
+    when they help: the calculator for any arithmetic, current_time for dates and times. \
+    Answer concisely.";
+
+fn parse<T: FromStr>(
+    get: &impl Fn(&'static str) -> Option<String>,
+    name: &'static str,
+) -> Result<Option<T>, ConfigError>
+where
+    T::Err: std::fmt::Display,
+{
+    get(name)
+        .map(|value| {
+            value
+                .trim()
+                .parse::<T>()
+                .map_err(|error| ConfigError::Invalid {
+                    name,
+                    reason: format!("'{value}': {error}"),
+                })
+        })
+        .transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Config::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_apply_when_only_the_required_variables_are_set() {
+        let config = config(&[
+            ("TABLE_NAME", "t"),
+            ("MODEL_ID", "us.anthropic.claude-3-5-haiku-20241022-v1:0"),
+        ])
+        .expect("valid");
+        assert_eq!(config.auth_mode, AuthMode::Jwt);
+        assert_eq!(config.agent.max_steps, 8);
+        assert_eq!(config.max_message_bytes, 16 * 1024);
+        assert_eq!(config.session_ttl_days, 30);
+        assert!(config.agent.pricing.is_some());
+    }
+
+    #[test]
+    fn a_missing_variable_is_named() {
+        assert_eq!(
+            config(&[("MODEL_ID", "m")]).err(),
+            Some(ConfigError::Missing("TABLE_NAME"))
+        );
+        assert_eq!(
+            config(&[("TABLE_NAME", "t")]).err(),
+            Some(ConfigError::Missing("MODEL_ID"))
+        );
+    }
+
+    #[test]
+    fn a_malformed_variable_is_named_with_its_value() {
+        let error = config(&[
+            ("TABLE_NAME", "t"),
+            ("MODEL_ID", "m"),
+            ("MAX_STEPS", "eight"),
+        ])
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+        assert!(
+            error.contains("MAX_STEPS") && error.contains("'eight'"),
+            "{error}"
+        );
+        let error = config(&[
+            ("TABLE_NAME", "t"),
+            ("MODEL_ID", "m"),
+            ("AUTH_MODE", "none"),
+        ])
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+        assert!(error.contains("AUTH_MODE"), "{error}");
+    }
+
+    #[test]
+    fn local_auth_must_be_asked_for_by_name() {
+        let config = config(&[
+            ("TABLE_NAME", "t"),
+            ("MODEL_ID", "m"),
+            ("AUTH_MODE", "insecure-local"),
+        ])
+        .expect("valid");
+        assert_eq!(config.auth_mode, AuthMode::InsecureLocal);
+    }
+}

@@ -1,0 +1,10 @@
+//! The domain: what an agent turn is, with no I/O and no AWS types.
+
+pub mod message;
+pub mod model;
+pub mod pricing;
+pub mod trace;
+pub mod turn;
+
+#[cfg(test)]
+mod turn_tests;

@@ -1,0 +1,362 @@
+//! One turn of the ReAct loop as a state machine that does no I/O.
+//!
+//! The state says what it needs next ([`Action`]): a model call, tool calls, or nothing (done).
+//! A driver (`crate::driver`) performs the action through the ports and feeds the result back.
+//! Caps (steps, wall time) are checks on this state. The state is a plain serializable value
+//! with a format version, so a turn can later be checkpointed, resumed or paused for approval.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::{
+    message::{ContentBlock, Message, Role, ToolCall, ToolOutput},
+    model::{ModelRequest, ModelResponse, ModelStopReason, Usage},
+    pricing::{Cost, Pricing},
+    trace::TraceStep,
+};
+
+/// Format version of [`TurnState`]; bump it when the serialized shape changes.
+pub const TURN_STATE_VERSION: u32 = 1;
+
+/// Why a turn ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopReason {
+    /// The model finished its answer.
+    EndTurn,
+    /// The step cap was reached.
+    MaxSteps,
+    /// The wall-time cap was reached.
+    MaxWallTime,
+    /// The model ran out of output tokens.
+    MaxTokens,
+    /// The model hit a stop sequence.
+    StopSequence,
+    /// A guardrail intervened.
+    GuardrailIntervened,
+    /// Content filtering stopped the model.
+    ContentFiltered,
+}
+
+impl StopReason {
+    /// The wire name, as the API reports it.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::EndTurn => "end_turn",
+            Self::MaxSteps => "max_steps",
+            Self::MaxWallTime => "max_wall_time",
+            Self::MaxTokens => "max_tokens",
+            Self::StopSequence => "stop_sequence",
+            Self::GuardrailIntervened => "guardrail_intervened",
+            Self::ContentFiltered => "content_filtered",
+        }
+    }
+}
+
+/// The caps of one turn.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TurnLimits {
+    /// Most model calls in one turn.
+    pub max_steps: u32,
+    /// Most wall time for the turn, from its start.
+    pub max_wall_time: Duration,
+}
+
+/// What the turn needs next.
+#[derive(Debug)]
+pub enum Action<'a> {
+    /// Call the model with this request.
+    CallModel(&'a ModelRequest),
+    /// Run these tools (concurrently), each within `timeout`.
+    CallTools {
+        /// The calls, in the model's order.
+        calls: &'a [ToolCall],
+        /// Time left for the tools.
+        timeout: Duration,
+    },
+    /// The turn is over.
+    Done,
+}
+
+/// The phase a turn is in.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "phase", rename_all = "snake_case")]
+enum Phase {
+    NeedModel,
+    NeedTools { calls: Vec<ToolCall> },
+    Done { stop_reason: StopReason },
+}
+
+/// One tool call's result as the driver reports it.
+#[derive(Clone, Debug)]
+pub struct ToolRun {
+    /// The call.
+    pub call: ToolCall,
+    /// What it returned (an error output when it failed or timed out).
+    pub output: ToolOutput,
+    /// How long it took.
+    pub latency: Duration,
+}
+
+/// The state of one turn.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TurnState {
+    /// Format version, [`TURN_STATE_VERSION`].
+    pub format_version: u32,
+    request: ModelRequest,
+    turn_start: usize,
+    steps: u32,
+    usage: Usage,
+    cost: Option<Cost>,
+    pricing: Option<Pricing>,
+    limits: TurnLimits,
+    phase: Phase,
+    trace: Vec<TraceStep>,
+}
+
+impl TurnState {
+    /// Starts a turn: `request` holds the system prompt, tools, settings and history;
+    /// `user_message` is appended as the turn's first message.
+    pub fn start(
+        mut request: ModelRequest,
+        user_message: Message,
+        limits: TurnLimits,
+        pricing: Option<Pricing>,
+    ) -> Self {
+        let turn_start = request.messages.len();
+        request.messages.push(user_message);
+        Self {
+            format_version: TURN_STATE_VERSION,
+            request,
+            turn_start,
+            steps: 0,
+            usage: Usage::default(),
+            cost: pricing.map(|_| Cost::default()),
+            pricing,
+            limits,
+            phase: Phase::NeedModel,
+            trace: Vec::new(),
+        }
+    }
+
+    /// What to do next, given the wall time spent since the turn started.
+    ///
+    /// When a cap is reached this ends the turn (keeping everything done so far) and returns
+    /// [`Action::Done`].
+    pub fn next_action(&mut self, elapsed: Duration) -> Action<'_> {
+        let over_time = elapsed >= self.limits.max_wall_time;
+        match &self.phase {
+            Phase::NeedModel if self.steps >= self.limits.max_steps => {
+                self.finish(StopReason::MaxSteps)
+            }
+            Phase::NeedModel if over_time => self.finish(StopReason::MaxWallTime),
+            Phase::NeedTools { calls } if over_time => {
+                let skipped = calls
+                    .iter()
+                    .map(|call| ToolRun {
+                        call: call.clone(),
+                        output: ToolOutput::error("not run: the turn reached its time limit"),
+                        latency: Duration::ZERO,
+                    })
+                    .collect();
+                self.record_tool_runs(skipped);
+                self.finish(StopReason::MaxWallTime)
+            }
+            _ => {}
+        }
+        match &self.phase {
+            Phase::NeedModel => Action::CallModel(&self.request),
+            Phase::NeedTools { calls } => Action::CallTools {
+                calls,
+                timeout: self.limits.max_wall_time.saturating_sub(elapsed),
+            },
+            Phase::Done { .. } => Action::Done,
+        }
+    }
+
+    /// Feeds back the model's response.
+    pub fn record_model_response(&mut self, response: ModelResponse, latency: Duration) {
+        self.steps += 1;
+        self.usage.add(response.usage);
+        let cost = self.pricing.map(|pricing| pricing.cost(response.usage));
+        if let (Some(total), Some(cost)) = (self.cost.as_mut(), cost) {
+            total.add(cost);
+        }
+        self.trace.push(TraceStep::Model {
+            step: self.steps,
+            latency_ms: millis(latency),
+            usage: response.usage,
+            cost,
+            stop_reason: stop_reason_name(&response.stop_reason),
+        });
+
+        let mut message = response.message;
+        message.role = Role::Assistant;
+        let calls = message.tool_calls();
+        let wants_tools = response.stop_reason == ModelStopReason::ToolUse && !calls.is_empty();
+        if !wants_tools {
+            // A tool use that will not run would leave the history unanswered, which the
+            // model API rejects on the next turn: keep only the rest.
+            message
+                .content
+                .retain(|block| !matches!(block, ContentBlock::ToolUse { .. }));
+        }
+        if message.content.is_empty() {
+            message.content.push(ContentBlock::Text {
+                text: "(no answer)".to_owned(),
+            });
+        }
+        self.request.messages.push(message);
+
+        self.phase = if wants_tools {
+            Phase::NeedTools { calls }
+        } else {
+            Phase::Done {
+                stop_reason: match response.stop_reason {
+                    ModelStopReason::MaxTokens => StopReason::MaxTokens,
+                    ModelStopReason::StopSequence => StopReason::StopSequence,
+                    ModelStopReason::GuardrailIntervened => StopReason::GuardrailIntervened,
+                    ModelStopReason::ContentFiltered => StopReason::ContentFiltered,
+                    ModelStopReason::EndTurn
+                    | ModelStopReason::ToolUse
+                    | ModelStopReason::Other(_) => StopReason::EndTurn,
+                },
+            }
+        };
+    }
+
+    /// Feeds back the results of the tool calls asked for by the last model response.
+    pub fn record_tool_results(&mut self, runs: Vec<ToolRun>) {
+        if matches!(self.phase, Phase::NeedTools { .. }) {
+            self.record_tool_runs(runs);
+            self.phase = Phase::NeedModel;
+        }
+    }
+
+    fn record_tool_runs(&mut self, runs: Vec<ToolRun>) {
+        let mut content = Vec::with_capacity(runs.len());
+        for run in runs {
+            let error = match run.output.status {
+                super::message::ToolStatus::Error => Some(run.output_text()),
+                super::message::ToolStatus::Success => None,
+            };
+            self.trace.push(TraceStep::Tool {
+                step: self.steps,
+                name: run.call.name.clone(),
+                tool_use_id: run.call.tool_use_id.clone(),
+                latency_ms: millis(run.latency),
+                status: if error.is_some() { "error" } else { "success" }.to_owned(),
+                error,
+            });
+            content.push(ContentBlock::ToolResult {
+                tool_use_id: run.call.tool_use_id,
+                status: run.output.status,
+                content: run.output.content,
+            });
+        }
+        self.request.messages.push(Message {
+            role: Role::User,
+            content,
+        });
+    }
+
+    fn finish(&mut self, stop_reason: StopReason) {
+        // The history must end with the assistant so the next turn's user message alternates.
+        let ends_with_user = self
+            .request
+            .messages
+            .last()
+            .is_some_and(|message| message.role == Role::User);
+        if ends_with_user {
+            let why = match stop_reason {
+                StopReason::MaxSteps => format!(
+                    "I stopped before finishing: this turn reached its limit of {} steps.",
+                    self.limits.max_steps
+                ),
+                _ => "I stopped before finishing: this turn reached its time limit.".to_owned(),
+            };
+            self.request.messages.push(Message::assistant_text(why));
+        }
+        self.phase = Phase::Done { stop_reason };
+    }
+
+    /// Why the turn ended, once it has.
+    pub fn stop_reason(&self) -> Option<StopReason> {
+        match self.phase {
+            Phase::Done { stop_reason } => Some(stop_reason),
+            _ => None,
+        }
+    }
+
+    /// The messages this turn added, the user message first.
+    pub fn turn_messages(&self) -> &[Message] {
+        &self.request.messages[self.turn_start..]
+    }
+
+    /// The answer: the text of the last assistant message of this turn.
+    pub fn answer(&self) -> String {
+        self.turn_messages()
+            .iter()
+            .rev()
+            .find(|message| message.role == Role::Assistant)
+            .map(Message::text)
+            .unwrap_or_default()
+    }
+
+    /// The caps of this turn.
+    pub fn limits(&self) -> TurnLimits {
+        self.limits
+    }
+
+    /// Model calls made so far.
+    pub fn steps(&self) -> u32 {
+        self.steps
+    }
+
+    /// Tokens used so far.
+    pub fn usage(&self) -> Usage {
+        self.usage
+    }
+
+    /// Dollars spent so far, when the model's price is known.
+    pub fn cost(&self) -> Option<Cost> {
+        self.cost
+    }
+
+    /// Every step so far.
+    pub fn trace(&self) -> &[TraceStep] {
+        &self.trace
+    }
+}
+
+impl ToolRun {
+    fn output_text(&self) -> String {
+        let text: Vec<String> = self
+            .output
+            .content
+            .iter()
+            .map(|content| match content {
+                super::message::ToolResultContent::Text { text } => text.clone(),
+                super::message::ToolResultContent::Json { json } => json.to_string(),
+            })
+            .collect();
+        text.join("\n")
+    }
+}
+
+fn stop_reason_name(reason: &ModelStopReason) -> String {
+    match reason {
+        ModelStopReason::EndTurn => "end_turn".to_owned(),
+        ModelStopReason::ToolUse => "tool_use".to_owned(),
+        ModelStopReason::MaxTokens => "max_tokens".to_owned(),
+        ModelStopReason::StopSequence => "stop_sequence".to_owned(),
+        ModelStopReason::GuardrailIntervened => "guardrail_intervened".to_owned(),
+        ModelStopReason::ContentFiltered => "content_filtered".to_owned(),
+        ModelStopReason::Other(other) => other.clone(),
+    }
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}

@@ -1,0 +1,241 @@
+//! Behaviour of the turn state machine, driven by hand with no mock and no I/O.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::{
+    message::{ContentBlock, Message, Role, ToolCall, ToolOutput, ToolStatus},
+    model::{ModelRequest, ModelResponse, ModelStopReason, Usage},
+    pricing::Pricing,
+    turn::{Action, StopReason, ToolRun, TurnLimits, TurnState},
+};
+
+fn limits(max_steps: u32) -> TurnLimits {
+    TurnLimits {
+        max_steps,
+        max_wall_time: Duration::from_secs(30),
+    }
+}
+
+fn tool_use_response(id: &str) -> ModelResponse {
+    ModelResponse {
+        message: Message {
+            role: Role::Assistant,
+            content: vec![
+                ContentBlock::Text {
+                    text: "Let me calculate.".into(),
+                },
+                ContentBlock::ToolUse {
+                    tool_use_id: id.into(),
+                    name: "calculator".into(),
+                    input: json!({"expression": "6*7"}),
+                },
+            ],
+        },
+        stop_reason: ModelStopReason::ToolUse,
+        usage: Usage {
+            input_tokens: 100,
+            output_tokens: 20,
+        },
+    }
+}
+
+fn final_response(text: &str) -> ModelResponse {
+    ModelResponse {
+        message: Message::assistant_text(text),
+        stop_reason: ModelStopReason::EndTurn,
+        usage: Usage {
+            input_tokens: 150,
+            output_tokens: 10,
+        },
+    }
+}
+
+fn run_tools(state: &mut TurnState, elapsed: Duration) {
+    let calls = match state.next_action(elapsed) {
+        Action::CallTools { calls, .. } => calls.to_vec(),
+        other => panic!("expected tool calls, got {other:?}"),
+    };
+    let runs = calls
+        .into_iter()
+        .map(|call| ToolRun {
+            call,
+            output: ToolOutput::text("42"),
+            latency: Duration::from_millis(3),
+        })
+        .collect();
+    state.record_tool_results(runs);
+}
+
+fn start(history: Vec<Message>, max_steps: u32) -> TurnState {
+    TurnState::start(
+        ModelRequest {
+            messages: history,
+            ..ModelRequest::default()
+        },
+        Message::user_text("What is 6*7?"),
+        limits(max_steps),
+        Pricing::for_model("amazon.nova-lite-v1:0"),
+    )
+}
+
+#[test]
+fn a_tool_using_turn_calls_the_model_runs_the_tool_and_answers() {
+    let mut state = start(vec![], 8);
+    assert!(
+        matches!(state.next_action(Duration::ZERO), Action::CallModel(request) if request.messages.len() == 1)
+    );
+    state.record_model_response(tool_use_response("t1"), Duration::from_millis(5));
+    run_tools(&mut state, Duration::from_millis(6));
+    match state.next_action(Duration::from_millis(7)) {
+        Action::CallModel(request) => {
+            let last = request.messages.last().expect("tool results message");
+            assert_eq!(last.role, Role::User);
+            assert!(
+                matches!(&last.content[0], ContentBlock::ToolResult { tool_use_id, status: ToolStatus::Success, .. } if tool_use_id == "t1")
+            );
+        }
+        other => panic!("expected a model call, got {other:?}"),
+    }
+    state.record_model_response(final_response("6*7 is 42."), Duration::from_millis(5));
+    assert!(matches!(
+        state.next_action(Duration::from_millis(8)),
+        Action::Done
+    ));
+    assert_eq!(state.stop_reason(), Some(StopReason::EndTurn));
+    assert_eq!(state.answer(), "6*7 is 42.");
+    assert_eq!(state.steps(), 2);
+    assert_eq!(state.turn_messages().len(), 4);
+    assert_eq!(state.usage().total_tokens(), 280);
+    assert!(state.cost().is_some_and(|cost| cost.total_usd > 0.0));
+    assert_eq!(state.trace().len(), 3);
+}
+
+#[test]
+fn the_step_cap_ends_the_turn_keeps_the_work_and_closes_with_an_assistant_message() {
+    let mut state = start(vec![], 2);
+    for id in ["t1", "t2"] {
+        assert!(matches!(
+            state.next_action(Duration::ZERO),
+            Action::CallModel(_)
+        ));
+        state.record_model_response(tool_use_response(id), Duration::ZERO);
+        run_tools(&mut state, Duration::ZERO);
+    }
+    assert!(matches!(state.next_action(Duration::ZERO), Action::Done));
+    assert_eq!(state.stop_reason(), Some(StopReason::MaxSteps));
+    let messages = state.turn_messages();
+    assert_eq!(
+        messages.len(),
+        6,
+        "user, 2 x (tool use, tool result), closing note"
+    );
+    assert_eq!(messages.last().map(|m| m.role), Some(Role::Assistant));
+    assert!(state.answer().contains("limit of 2 steps"));
+}
+
+#[test]
+fn the_wall_time_cap_before_tools_marks_them_not_run_and_stops() {
+    let mut state = start(vec![], 8);
+    assert!(matches!(
+        state.next_action(Duration::ZERO),
+        Action::CallModel(_)
+    ));
+    state.record_model_response(tool_use_response("t1"), Duration::ZERO);
+    assert!(matches!(
+        state.next_action(Duration::from_secs(31)),
+        Action::Done
+    ));
+    assert_eq!(state.stop_reason(), Some(StopReason::MaxWallTime));
+    let messages = state.turn_messages();
+    assert!(matches!(
+        &messages[2].content[0],
+        ContentBlock::ToolResult {
+            status: ToolStatus::Error,
+            ..
+        }
+    ));
+    assert_eq!(messages.last().map(|m| m.role), Some(Role::Assistant));
+}
+
+#[test]
+fn the_wall_time_cap_before_the_first_model_call_keeps_the_question_and_says_why() {
+    let mut state = start(vec![], 8);
+    assert!(matches!(
+        state.next_action(Duration::from_secs(60)),
+        Action::Done
+    ));
+    assert_eq!(state.stop_reason(), Some(StopReason::MaxWallTime));
+    assert_eq!(state.turn_messages().len(), 2);
+    assert!(state.answer().contains("time limit"));
+}
+
+#[test]
+fn tools_get_the_time_that_is_left() {
+    let mut state = start(vec![], 8);
+    let _ = state.next_action(Duration::ZERO);
+    state.record_model_response(tool_use_response("t1"), Duration::ZERO);
+    match state.next_action(Duration::from_secs(25)) {
+        Action::CallTools { timeout, .. } => assert_eq!(timeout, Duration::from_secs(5)),
+        other => panic!("expected tool calls, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_tool_use_cut_off_by_max_tokens_is_not_kept_unanswered() {
+    let mut state = start(vec![], 8);
+    let _ = state.next_action(Duration::ZERO);
+    let mut response = tool_use_response("t1");
+    response.stop_reason = ModelStopReason::MaxTokens;
+    state.record_model_response(response, Duration::ZERO);
+    assert!(matches!(state.next_action(Duration::ZERO), Action::Done));
+    assert_eq!(state.stop_reason(), Some(StopReason::MaxTokens));
+    let last = state
+        .turn_messages()
+        .last()
+        .cloned()
+        .expect("assistant message");
+    assert!(last.tool_calls().is_empty());
+    assert_eq!(state.answer(), "Let me calculate.");
+}
+
+#[test]
+fn history_is_sent_to_the_model_but_not_part_of_the_turn() {
+    let history = vec![Message::user_text("hi"), Message::assistant_text("hello")];
+    let mut state = start(history, 8);
+    assert!(
+        matches!(state.next_action(Duration::ZERO), Action::CallModel(request) if request.messages.len() == 3)
+    );
+    state.record_model_response(final_response("42"), Duration::ZERO);
+    assert_eq!(state.turn_messages().len(), 2);
+}
+
+#[test]
+fn the_state_round_trips_through_json_with_its_format_version() {
+    let mut state = start(vec![], 8);
+    let _ = state.next_action(Duration::ZERO);
+    state.record_model_response(tool_use_response("t1"), Duration::ZERO);
+    let json = serde_json::to_value(&state).expect("serializes");
+    assert_eq!(json["format_version"], 1);
+    let back: TurnState = serde_json::from_value(json).expect("deserializes");
+    assert_eq!(back, state);
+}
+
+#[test]
+fn tool_calls_carry_the_models_ids_in_order() {
+    let call = ToolCall {
+        tool_use_id: "a".into(),
+        name: "calculator".into(),
+        input: json!({}),
+    };
+    let message = Message {
+        role: Role::Assistant,
+        content: vec![ContentBlock::ToolUse {
+            tool_use_id: call.tool_use_id.clone(),
+            name: call.name.clone(),
+            input: call.input.clone(),
+        }],
+    };
+    assert_eq!(message.tool_calls(), vec![call]);
+}

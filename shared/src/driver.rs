@@ -1,0 +1,113 @@
+//! The async driver of a turn: performs what the [`TurnState`] asks for through the ports.
+//!
+//! Tool calls of one step run concurrently, each bounded by the tool timeout and the time left;
+//! a tool that fails, panics or times out becomes an error result the model reads, never a
+//! failed turn. A model call that outlives the turn's time ends the turn by its wall-time cap.
+
+use std::{panic::AssertUnwindSafe, time::Duration};
+
+use futures::{future::join_all, FutureExt};
+use tokio::time::Instant;
+
+use crate::{
+    domain::{
+        message::{ToolCall, ToolOutput},
+        turn::{Action, ToolRun, TurnState},
+    },
+    ports::{CallContext, Model, ModelError, ToolInvoker},
+};
+
+/// Who runs the turn and how long each tool may take.
+#[derive(Clone, Debug)]
+pub struct TurnContext {
+    /// The caller.
+    pub user_id: String,
+    /// The session.
+    pub session_id: String,
+    /// Ties the turn's logs, tool calls and trace together.
+    pub trace_id: String,
+    /// The longest one tool call may take.
+    pub tool_timeout: Duration,
+}
+
+/// Runs the turn until it is done. Fails only when the model fails.
+pub async fn drive_turn(
+    state: &mut TurnState,
+    model: &dyn Model,
+    tools: &dyn ToolInvoker,
+    context: &TurnContext,
+) -> Result<(), ModelError> {
+    let started = Instant::now();
+    let max_wall_time = state.limits().max_wall_time;
+    loop {
+        match state.next_action(started.elapsed()) {
+            Action::Done => return Ok(()),
+            Action::CallModel(request) => {
+                let call_started = Instant::now();
+                let time_left = max_wall_time.saturating_sub(started.elapsed());
+                match tokio::time::timeout(time_left, model.converse(request)).await {
+                    Ok(response) => {
+                        let response = response?;
+                        state.record_model_response(response, call_started.elapsed());
+                    }
+                    // Out of time: the next `next_action` ends the turn by its wall-time cap.
+                    Err(_) => {
+                        tracing::warn!(trace_id = %context.trace_id, "model call cut off by the turn's time limit")
+                    }
+                }
+            }
+            Action::CallTools { calls, timeout } => {
+                let timeout = timeout.min(context.tool_timeout);
+                let calls = calls.to_vec();
+                let runs = join_all(
+                    calls
+                        .into_iter()
+                        .map(|call| run_tool(tools, call, context, timeout)),
+                )
+                .await;
+                state.record_tool_results(runs);
+            }
+        }
+    }
+}
+
+async fn run_tool(
+    tools: &dyn ToolInvoker,
+    call: ToolCall,
+    context: &TurnContext,
+    timeout: Duration,
+) -> ToolRun {
+    let call_context = CallContext {
+        user_id: context.user_id.clone(),
+        session_id: context.session_id.clone(),
+        tool_use_id: call.tool_use_id.clone(),
+        trace_id: context.trace_id.clone(),
+    };
+    let started = Instant::now();
+    let invocation = AssertUnwindSafe(tools.call(&call, &call_context)).catch_unwind();
+    let output = match tokio::time::timeout(timeout, invocation).await {
+        Ok(Ok(output)) => output,
+        Ok(Err(_panic)) => {
+            ToolOutput::error(format!("the tool '{}' failed unexpectedly", call.name))
+        }
+        Err(_) => ToolOutput::error(format!(
+            "the tool '{}' did not answer within {} ms",
+            call.name,
+            timeout.as_millis()
+        )),
+    };
+    let latency = started.elapsed();
+    tracing::info!(
+        trace_id = %context.trace_id,
+        tool = %call.name,
+        tool_use_id = %call.tool_use_id,
+        latency_ms = u64::try_from(latency.as_millis()).unwrap_or(u64::MAX),
+        status = ?output.status,
+        "tool call"
+    );
+    ToolRun {
+        call,
+        output,
+        latency,
+    }
+}

@@ -1,0 +1,15 @@
+//! The shared crate of the agent: the domain (agent loop, messages, tools, pricing), the ports
+//! it talks through, and the adapters that connect those ports to AWS and to memory.
+//!
+//! Dependency direction: adapters -> ports -> domain. Nothing in [`domain`] knows an AWS type.
+
+pub mod adapters;
+pub mod agent;
+pub mod aws;
+pub mod config;
+pub mod domain;
+pub mod driver;
+pub mod ports;
+#[doc(hidden)]
+pub mod store_conformance;
+pub mod tools;

@@ -1,0 +1,64 @@
+//! The behaviour every [`SessionStore`] must have, as a reusable suite: the in-memory store runs
+//! it in unit tests, the DynamoDB store against DynamoDB Local in `tests/tests/dynamodb_store.rs`.
+//!
+//! Each check is a `pub async fn` taking the store; [`run_all`] runs them in turn and
+//! [`session_store_conformance_tests!`](crate::session_store_conformance_tests) writes one
+//! `#[tokio::test]` per check. Every check makes its own random user and session ids, so the
+//! checks can share a store and run concurrently. They panic on failure: this is test code.
+
+mod fixtures;
+mod lifecycle;
+mod turns;
+
+pub use fixtures::{chat_turn, commit, new_id, record, tool_turn, trace};
+pub use lifecycle::*;
+pub use turns::*;
+
+use crate::ports::SessionStore;
+
+/// Writes one `#[tokio::test]` per conformance check for the store built by `$make` (an
+/// expression, evaluated in each async test, so `make_store().await` works).
+#[macro_export]
+macro_rules! session_store_conformance_tests {
+    ($make:expr) => {
+        $crate::session_store_conformance_tests!(@each $make;
+            create_then_load_gives_an_empty_window,
+            appended_turns_are_loaded_back_in_order_with_totals,
+            window_is_limited_and_never_starts_inside_a_turn,
+            stale_expected_version_conflicts_and_stores_nothing,
+            concurrent_appends_have_exactly_one_winner,
+            other_users_sessions_are_not_found,
+            sessions_are_listed_most_recently_updated_first,
+            delete_removes_everything,
+            a_turn_racing_a_delete_cannot_resurrect_the_session,
+            idempotency_record_is_stored_with_the_turn,
+            reused_session_id_on_create_is_already_exists,
+            oversized_message_is_truncated_to_fit,
+        );
+    };
+    (@each $make:expr; $($check:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $check() {
+                let store = $make;
+                $crate::store_conformance::$check(&store).await;
+            }
+        )*
+    };
+}
+
+/// Runs every check, in order.
+pub async fn run_all(store: &dyn SessionStore) {
+    create_then_load_gives_an_empty_window(store).await;
+    appended_turns_are_loaded_back_in_order_with_totals(store).await;
+    window_is_limited_and_never_starts_inside_a_turn(store).await;
+    stale_expected_version_conflicts_and_stores_nothing(store).await;
+    concurrent_appends_have_exactly_one_winner(store).await;
+    other_users_sessions_are_not_found(store).await;
+    sessions_are_listed_most_recently_updated_first(store).await;
+    delete_removes_everything(store).await;
+    a_turn_racing_a_delete_cannot_resurrect_the_session(store).await;
+    idempotency_record_is_stored_with_the_turn(store).await;
+    reused_session_id_on_create_is_already_exists(store).await;
+    oversized_message_is_truncated_to_fit(store).await;
+}

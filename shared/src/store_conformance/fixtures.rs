@@ -1,0 +1,144 @@
+//! Builders of ids, turns, commits and records, and the assertions the checks share.
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::domain::message::{ContentBlock, Message, Role, ToolResultContent, ToolStatus};
+use crate::domain::{model::Usage, trace::TurnTrace, turn::StopReason};
+use crate::ports::{IdempotencyRecord, SessionStore, StoreError, TurnCommit};
+
+/// A fresh random id with a readable prefix.
+pub fn new_id(prefix: &str) -> String {
+    format!("{prefix}-{}", Uuid::new_v4())
+}
+
+/// A turn's trace.
+pub fn trace(turn: u64) -> TurnTrace {
+    TurnTrace {
+        turn,
+        trace_id: new_id("trace"),
+        started_at: "2025-01-01T00:00:00Z".into(),
+        duration_ms: 10 * turn,
+        stop_reason: StopReason::EndTurn,
+        usage: Usage::default(),
+        cost: None,
+        steps: Vec::new(),
+    }
+}
+
+/// A turn's commit: usage (10, 5), cost 0.1, title `title <turn>`, no idempotency record.
+pub fn commit(expected: u64, turn: u64, messages: Vec<Message>, now: DateTime<Utc>) -> TurnCommit {
+    TurnCommit {
+        expected_version: expected,
+        turn,
+        messages,
+        usage: Usage {
+            input_tokens: 10,
+            output_tokens: 5,
+        },
+        cost_usd: 0.1,
+        trace: trace(turn),
+        title: Some(format!("title {turn}")),
+        idempotency: None,
+        now,
+    }
+}
+
+/// A plain turn: question and answer.
+pub fn chat_turn(question: &str) -> Vec<Message> {
+    vec![
+        Message::user_text(question),
+        Message::assistant_text(format!("answer to {question}")),
+    ]
+}
+
+/// A turn with one tool call: question, tool use, tool result, answer.
+pub fn tool_turn(question: &str) -> Vec<Message> {
+    let id = new_id("tool");
+    vec![
+        Message::user_text(question),
+        Message {
+            role: Role::Assistant,
+            content: vec![ContentBlock::ToolUse {
+                tool_use_id: id.clone(),
+                name: "clock".into(),
+                input: json!({ "tz": "UTC" }),
+            }],
+        },
+        Message {
+            role: Role::User,
+            content: vec![ContentBlock::ToolResult {
+                tool_use_id: id,
+                status: ToolStatus::Success,
+                content: vec![ToolResultContent::Json {
+                    json: json!({ "now": "12:00" }),
+                }],
+            }],
+        },
+        Message::assistant_text(format!("answer to {question}")),
+    ]
+}
+
+/// Creates a session for a new user; returns (user, session, creation time).
+pub(super) async fn fresh(store: &dyn SessionStore) -> (String, String, DateTime<Utc>) {
+    let (user, session, now) = (new_id("user"), new_id("session"), Utc::now());
+    store.create_session(&user, &session, now).await.unwrap();
+    (user, session, now)
+}
+
+/// The messages stored in a session, without positions.
+pub(super) async fn stored(store: &dyn SessionStore, user: &str, session: &str) -> Vec<Message> {
+    let (_, messages) = store.get_session(user, session).await.unwrap();
+    messages.into_iter().map(|stored| stored.message).collect()
+}
+
+/// Asserts `result` is `NotFound`.
+pub(super) fn assert_not_found<T: std::fmt::Debug>(result: Result<T, StoreError>, what: &str) {
+    assert!(
+        matches!(result, Err(StoreError::NotFound)),
+        "{what}: {result:?}"
+    );
+}
+
+/// An idempotency record for `session`.
+pub fn record(key: &str, session: &str) -> IdempotencyRecord {
+    IdempotencyRecord {
+        key: key.to_owned(),
+        request_hash: format!("hash-of-{key}"),
+        session_id: session.to_owned(),
+        response: json!({ "reply": "cached", "n": [1, 2, 3] }),
+    }
+}
+
+/// Every read of the session is `NotFound` and it is not listed.
+pub(super) async fn assert_gone(store: &dyn SessionStore, user: &str, session: &str) {
+    assert_not_found(store.load_window(user, session, 10).await, "load_window");
+    assert_not_found(store.get_session(user, session).await, "get_session");
+    assert_not_found(store.get_traces(user, session).await, "get_traces");
+    let listed = store.list_sessions(user).await.unwrap();
+    assert!(
+        listed.iter().all(|header| header.session_id != session),
+        "still listed"
+    );
+}
+
+/// The id can be created again and holds nothing of the deleted session.
+pub(super) async fn assert_recreated_empty(store: &dyn SessionStore, user: &str, session: &str) {
+    let header = store
+        .create_session(user, session, Utc::now())
+        .await
+        .unwrap();
+    assert_eq!((header.version, header.turns), (0, 0));
+    let window = store.load_window(user, session, 100).await.unwrap();
+    assert_eq!(
+        (window.version, window.messages.len()),
+        (0, 0),
+        "leftover messages"
+    );
+    assert!(store.get_session(user, session).await.unwrap().1.is_empty());
+    assert!(
+        store.get_traces(user, session).await.unwrap().is_empty(),
+        "leftover traces"
+    );
+}

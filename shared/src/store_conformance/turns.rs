@@ -1,0 +1,171 @@
+//! Checks of turns: creating, appending, loading windows, version conflicts, the size cap.
+
+use chrono::{Duration, Utc};
+
+use super::fixtures::{chat_turn, commit, fresh, new_id, record, stored, tool_turn};
+use crate::adapters::dynamodb::rules::{content_size, MAX_MESSAGE_CONTENT_BYTES};
+use crate::domain::message::Message;
+use crate::ports::{SessionStore, StoreError};
+
+/// Create, then load: an empty window at version 0, and an empty header.
+pub async fn create_then_load_gives_an_empty_window(store: &dyn SessionStore) {
+    let (user, session, now) = (new_id("user"), new_id("session"), Utc::now());
+    let header = store.create_session(&user, &session, now).await.unwrap();
+    assert_eq!(
+        (header.version, header.turns, header.title.as_ref()),
+        (0, 0, None)
+    );
+    assert_eq!((header.created_at, header.updated_at), (now, now));
+    assert!(
+        header.expires_at > now.timestamp(),
+        "expires_at in the future"
+    );
+    let window = store.load_window(&user, &session, 10).await.unwrap();
+    assert_eq!((window.version, window.last_turn), (0, 0));
+    assert!(window.messages.is_empty());
+    let (loaded, messages) = store.get_session(&user, &session).await.unwrap();
+    assert_eq!(loaded, header);
+    assert!(messages.is_empty());
+    assert!(store.get_traces(&user, &session).await.unwrap().is_empty());
+}
+
+/// Two turns appended, then read back: messages in order with seq and turn, totals summed,
+/// the first title kept, traces oldest first.
+pub async fn appended_turns_are_loaded_back_in_order_with_totals(store: &dyn SessionStore) {
+    let (user, session, created) = fresh(store).await;
+    let first = commit(0, 1, tool_turn("q1"), created + Duration::seconds(1));
+    let header = store.append_turn(&user, &session, &first).await.unwrap();
+    assert_eq!((header.version, header.turns), (4, 1));
+    assert_eq!(header.title.as_deref(), Some("title 1"));
+    assert_eq!((header.created_at, header.updated_at), (created, first.now));
+    let second = commit(4, 2, chat_turn("q2"), created + Duration::seconds(2));
+    let header = store.append_turn(&user, &session, &second).await.unwrap();
+    assert_eq!((header.version, header.turns), (6, 2));
+    assert_eq!(header.title.as_deref(), Some("title 1"), "first title kept");
+    assert_eq!(
+        (header.usage.input_tokens, header.usage.output_tokens),
+        (20, 10)
+    );
+    assert!(
+        (header.cost_usd - 0.2).abs() < 1e-9,
+        "cost {}",
+        header.cost_usd
+    );
+    assert_eq!(header.updated_at, second.now);
+    assert!(header.expires_at > second.now.timestamp());
+
+    let window = store.load_window(&user, &session, 50).await.unwrap();
+    assert_eq!((window.version, window.last_turn), (6, 2));
+    let seqs: Vec<(u64, u64)> = window.messages.iter().map(|m| (m.seq, m.turn)).collect();
+    assert_eq!(seqs, [(1, 1), (2, 1), (3, 1), (4, 1), (5, 2), (6, 2)]);
+    assert_eq!(window.messages[4].created_at, second.now);
+    let all: Vec<Message> = [first.messages.clone(), second.messages.clone()].concat();
+    assert_eq!(stored(store, &user, &session).await, all);
+    let (listed, _) = store.get_session(&user, &session).await.unwrap();
+    assert_eq!(listed, header);
+    let traces = store.get_traces(&user, &session).await.unwrap();
+    assert_eq!(traces, [first.trace, second.trace]);
+}
+
+/// Windows hold at most the requested count, are the newest messages, and always start with
+/// a user text message (never tool results or an assistant message).
+pub async fn window_is_limited_and_never_starts_inside_a_turn(store: &dyn SessionStore) {
+    let (user, session, now) = fresh(store).await;
+    let turns = [tool_turn("q1"), chat_turn("q2"), tool_turn("q3")];
+    let mut version = 0;
+    for (turn, messages) in (1..).zip(turns) {
+        let count = messages.len() as u64;
+        store
+            .append_turn(&user, &session, &commit(version, turn, messages, now))
+            .await
+            .unwrap();
+        version += count;
+    }
+    for max in 0..=12 {
+        let window = store.load_window(&user, &session, max).await.unwrap();
+        assert_eq!((window.version, window.last_turn), (10, 3), "max {max}");
+        assert!(window.messages.len() <= max, "max {max}");
+        if let Some(first) = window.messages.first() {
+            assert!(first.message.starts_turn(), "max {max} starts mid-turn");
+        }
+        let seqs: Vec<u64> = window.messages.iter().map(|m| m.seq).collect();
+        let expected: Vec<u64> = match max {
+            0..=3 => vec![],
+            4 | 5 => (7..=10).collect(),
+            6..=9 => (5..=10).collect(),
+            _ => (1..=10).collect(),
+        };
+        assert_eq!(seqs, expected, "max {max}");
+    }
+}
+
+/// A turn written against an old version is refused with `Conflict` and leaves no trace:
+/// no message, no trace, no totals, no idempotency record.
+pub async fn stale_expected_version_conflicts_and_stores_nothing(store: &dyn SessionStore) {
+    let (user, session, now) = fresh(store).await;
+    let header = store
+        .append_turn(&user, &session, &commit(0, 1, chat_turn("q1"), now))
+        .await
+        .unwrap();
+    for expected in [0, 1, 99] {
+        let mut stale = commit(expected, 2, tool_turn("late"), now + Duration::seconds(5));
+        stale.idempotency = Some(record("stale-key", &session));
+        let result = store.append_turn(&user, &session, &stale).await;
+        assert!(
+            matches!(result, Err(StoreError::Conflict { expected: e }) if e == expected),
+            "expected {expected}: {result:?}"
+        );
+    }
+    let (after, messages) = store.get_session(&user, &session).await.unwrap();
+    assert_eq!(after, header, "header untouched");
+    assert_eq!(messages.len(), 2);
+    assert_eq!(store.get_traces(&user, &session).await.unwrap().len(), 1);
+    assert_eq!(
+        store.get_idempotency(&user, "stale-key").await.unwrap(),
+        None
+    );
+}
+
+/// Two turns racing from the same version: exactly one is stored, whole and in order; the
+/// other gets `Conflict`.
+pub async fn concurrent_appends_have_exactly_one_winner(store: &dyn SessionStore) {
+    let (user, session, now) = fresh(store).await;
+    let left = commit(0, 1, chat_turn("left"), now);
+    let right = commit(0, 1, tool_turn("right"), now);
+    let (a, b) = tokio::join!(
+        store.append_turn(&user, &session, &left),
+        store.append_turn(&user, &session, &right)
+    );
+    let winner = match (&a, &b) {
+        (Ok(_), Err(StoreError::Conflict { expected: 0 })) => &left,
+        (Err(StoreError::Conflict { expected: 0 }), Ok(_)) => &right,
+        other => panic!("expected one winner and one conflict, got {other:?}"),
+    };
+    assert_eq!(stored(store, &user, &session).await, winner.messages);
+    let window = store.load_window(&user, &session, 10).await.unwrap();
+    assert_eq!(window.version, winner.messages.len() as u64);
+    let traces = store.get_traces(&user, &session).await.unwrap();
+    assert_eq!(traces, std::slice::from_ref(&winner.trace));
+}
+
+/// A message over the size cap is stored truncated, with a visible marker, and fits.
+pub async fn oversized_message_is_truncated_to_fit(store: &dyn SessionStore) {
+    let (user, session, now) = fresh(store).await;
+    let text = "0123456789abcdef".repeat(400 * 1024 / 16);
+    let messages = vec![
+        Message::user_text(text.clone()),
+        Message::assistant_text("ok"),
+    ];
+    store
+        .append_turn(&user, &session, &commit(0, 1, messages, now))
+        .await
+        .unwrap();
+    let window = store.load_window(&user, &session, 10).await.unwrap();
+    let first = &window.messages[0].message;
+    assert!(content_size(&first.content) <= MAX_MESSAGE_CONTENT_BYTES);
+    let kept = first.text();
+    let (prefix, marker) = kept.split_once('…').unwrap();
+    assert!(text.starts_with(prefix) && prefix.len() > 200 * 1024);
+    assert!(marker.starts_with("[truncated ") && marker.ends_with(" bytes]"));
+    assert_eq!(window.messages[1].message, Message::assistant_text("ok"));
+}

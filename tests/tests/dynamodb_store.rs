@@ -1,0 +1,393 @@
+//! The DynamoDB session store against DynamoDB Local: the whole conformance suite, the item
+//! layout, and the requests on the wire (an interceptor counts them per operation).
+//!
+//! Needs `AWS_ENDPOINT_URL_DYNAMODB` (set by `make test`, which starts DynamoDB Local); without
+//! it every test fails and says so. The tests create their own uniquely named table.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_dynamodb::config::{ConfigBag, Credentials, Intercept, Region, RuntimeComponents};
+use aws_sdk_dynamodb::error::BoxError;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
+    ScalarAttributeType, TimeToLiveSpecification,
+};
+use aws_sdk_dynamodb::Client;
+use chrono::{DateTime, Duration, Utc};
+use shared::adapters::dynamodb::DynamoSessionStore;
+use shared::domain::message::Message;
+use shared::ports::{SessionStore, StoreError};
+use shared::store_conformance::{chat_turn, commit, new_id, record, tool_turn};
+use tokio::sync::OnceCell;
+
+/// TTL the stores under test are built with.
+const TTL_DAYS: u32 = 7;
+
+/// The table shared by every test of this run.
+static TABLE: OnceCell<String> = OnceCell::const_new();
+
+/// Counts the requests sent, per DynamoDB operation (from the `x-amz-target` header).
+#[derive(Clone, Debug, Default)]
+struct RequestCounter(Arc<Mutex<BTreeMap<String, usize>>>);
+
+impl RequestCounter {
+    /// The counts so far, and a reset.
+    fn take(&self) -> BTreeMap<String, usize> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+}
+
+impl Intercept for RequestCounter {
+    fn name(&self) -> &'static str {
+        "RequestCounter"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let target = context
+            .request()
+            .headers()
+            .get("x-amz-target")
+            .unwrap_or("?");
+        let operation = target.rsplit('.').next().unwrap_or(target).to_owned();
+        *self.0.lock().unwrap().entry(operation).or_default() += 1;
+        Ok(())
+    }
+}
+
+/// A store on the test table, its raw client, and the request counter of that client.
+struct Harness {
+    store: DynamoSessionStore,
+    client: Client,
+    table: String,
+    requests: RequestCounter,
+}
+
+/// A client for DynamoDB Local that counts its requests; fails the test without an endpoint.
+async fn client(requests: &RequestCounter) -> Client {
+    let endpoint = std::env::var("AWS_ENDPOINT_URL_DYNAMODB").unwrap_or_else(|_| {
+        panic!(
+            "AWS_ENDPOINT_URL_DYNAMODB is not set: run these tests with `make test`, which \
+             starts DynamoDB Local and points the tests at it"
+        )
+    });
+    let config = shared::aws::sdk_config().await;
+    let mut builder = aws_sdk_dynamodb::config::Builder::from(&config)
+        .endpoint_url(endpoint)
+        .interceptor(requests.clone());
+    if config.region().is_none() {
+        builder = builder.region(Region::new("us-east-1"));
+    }
+    if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
+        builder =
+            builder.credentials_provider(Credentials::new("test", "test", None, None, "test"));
+    }
+    Client::from_conf(builder.build())
+}
+
+/// Creates the table of the data model (PAY_PER_REQUEST, TTL on `expires_at`).
+async fn create_table(client: &Client) -> String {
+    let table = new_id("sessions-test");
+    let attribute = |name: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .unwrap()
+    };
+    let key = |name: &str, key_type| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(key_type)
+            .build()
+            .unwrap()
+    };
+    client
+        .create_table()
+        .table_name(&table)
+        .attribute_definitions(attribute("PK"))
+        .attribute_definitions(attribute("SK"))
+        .key_schema(key("PK", KeyType::Hash))
+        .key_schema(key("SK", KeyType::Range))
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .expect("CreateTable on DynamoDB Local");
+    let ttl = TimeToLiveSpecification::builder()
+        .attribute_name("expires_at")
+        .enabled(true)
+        .build()
+        .unwrap();
+    client
+        .update_time_to_live()
+        .table_name(&table)
+        .time_to_live_specification(ttl)
+        .send()
+        .await
+        .expect("UpdateTimeToLive");
+    table
+}
+
+async fn harness() -> Harness {
+    let requests = RequestCounter::default();
+    let client = client(&requests).await;
+    let table = TABLE.get_or_init(|| create_table(&client)).await.clone();
+    requests.take();
+    Harness {
+        store: DynamoSessionStore::new(client.clone(), table.clone(), TTL_DAYS),
+        client,
+        table,
+        requests,
+    }
+}
+
+shared::session_store_conformance_tests!(harness().await.store);
+
+/// Counts as a map literal.
+fn counts(pairs: &[(&str, usize)]) -> BTreeMap<String, usize> {
+    pairs.iter().map(|(op, n)| ((*op).to_owned(), *n)).collect()
+}
+
+/// A session with `turns` chat turns; returns (user, session, now, version).
+async fn session_with_turns(h: &Harness, turns: u64) -> (String, String, DateTime<Utc>, u64) {
+    let (user, session, now) = (new_id("user"), new_id("session"), Utc::now());
+    h.store.create_session(&user, &session, now).await.unwrap();
+    for turn in 1..=turns {
+        let expected = (turn - 1) * 2;
+        let turn_commit = commit(expected, turn, chat_turn(&format!("q{turn}")), now);
+        h.store
+            .append_turn(&user, &session, &turn_commit)
+            .await
+            .unwrap();
+    }
+    (user, session, now, turns * 2)
+}
+
+/// All items of a partition, raw.
+async fn partition(
+    h: &Harness,
+    pk: &str,
+) -> Vec<std::collections::HashMap<String, AttributeValue>> {
+    h.client
+        .query()
+        .table_name(&h.table)
+        .key_condition_expression("PK = :pk")
+        .expression_attribute_values(":pk", AttributeValue::S(pk.into()))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap()
+        .items()
+        .to_vec()
+}
+
+fn n(value: impl ToString) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+#[tokio::test]
+async fn load_window_is_exactly_one_query() {
+    let h = harness().await;
+    let (user, session, _, _) = session_with_turns(&h, 3).await;
+    h.requests.take();
+    let window = h.store.load_window(&user, &session, 3).await.unwrap();
+    assert_eq!(h.requests.take(), counts(&[("Query", 1)]));
+    assert_eq!((window.version, window.messages.len()), (6, 2));
+    let missing = h.store.load_window(&user, "missing", 3).await;
+    assert!(matches!(missing, Err(StoreError::NotFound)), "{missing:?}");
+    assert_eq!(h.requests.take(), counts(&[("Query", 1)]));
+}
+
+#[tokio::test]
+async fn append_turn_is_one_transact_write_items_and_a_header_read_back() {
+    let h = harness().await;
+    let (user, session, now, version) = session_with_turns(&h, 1).await;
+    h.requests.take();
+    let turn = commit(version, 2, tool_turn("q2"), now);
+    h.store.append_turn(&user, &session, &turn).await.unwrap();
+    assert_eq!(
+        h.requests.take(),
+        counts(&[("GetItem", 1), ("TransactWriteItems", 1)])
+    );
+    let stale = h.store.append_turn(&user, &session, &turn).await;
+    assert!(
+        matches!(stale, Err(StoreError::Conflict { expected: 2 })),
+        "{stale:?}"
+    );
+    assert_eq!(h.requests.take(), counts(&[("TransactWriteItems", 1)]));
+}
+
+#[tokio::test]
+async fn items_follow_the_data_model_with_ttls() {
+    let h = harness().await;
+    let (user, session) = (new_id("user"), new_id("session"));
+    let now = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+    let expires = 1_800_000_000 + i64::from(TTL_DAYS) * 86_400;
+    h.store.create_session(&user, &session, now).await.unwrap();
+    let mut turn = commit(0, 1, tool_turn("q1"), now);
+    turn.idempotency = Some(record("key-1", &session));
+    h.store.append_turn(&user, &session, &turn).await.unwrap();
+
+    let headers = partition(&h, &format!("USER#{user}")).await;
+    assert_eq!(headers.len(), 1);
+    let header = &headers[0];
+    assert_eq!(
+        header["SK"],
+        AttributeValue::S(format!("SESSION#{session}"))
+    );
+    assert_eq!((&header["version"], &header["turns"]), (&n(4), &n(1)));
+    assert_eq!(header["expires_at"], n(expires));
+    assert_eq!(header["title"], AttributeValue::S("title 1".into()));
+
+    let items = partition(&h, &format!("USER#{user}#SESSION#{session}")).await;
+    let sort_keys: Vec<&str> = items
+        .iter()
+        .map(|i| i["SK"].as_s().unwrap().as_str())
+        .collect();
+    assert_eq!(
+        sort_keys,
+        [
+            "MSG#0000000001",
+            "MSG#0000000002",
+            "MSG#0000000003",
+            "MSG#0000000004",
+            "SESSION",
+            "TRACE#0000000001"
+        ]
+    );
+    assert!(items.iter().all(|item| item["expires_at"] == n(expires)));
+    let first = &items[0];
+    assert_eq!((&first["seq"], &first["turn"]), (&n(1), &n(1)));
+    assert_eq!(first["role"], AttributeValue::S("user".into()));
+    let content: Vec<shared::domain::message::ContentBlock> =
+        serde_json::from_str(first["content"].as_s().unwrap()).unwrap();
+    assert_eq!(
+        Message {
+            role: turn.messages[0].role,
+            content
+        },
+        turn.messages[0]
+    );
+    let trace: serde_json::Value = serde_json::from_str(items[5]["trace"].as_s().unwrap()).unwrap();
+    assert_eq!(trace["trace_id"], turn.trace.trace_id.as_str());
+
+    let records = partition(&h, &format!("USER#{user}#IDEMPOTENCY")).await;
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0]["SK"], AttributeValue::S("key-1".into()));
+    assert_eq!(records[0]["expires_at"], n(1_800_000_000 + 86_400));
+
+    let ttl = h
+        .client
+        .describe_time_to_live()
+        .table_name(&h.table)
+        .send()
+        .await
+        .unwrap();
+    let ttl = ttl.time_to_live_description().unwrap();
+    assert_eq!(ttl.attribute_name(), Some("expires_at"));
+}
+
+#[tokio::test]
+async fn a_turn_on_a_session_whose_header_is_gone_is_not_found_not_conflict() {
+    let h = harness().await;
+    let (user, session, now, version) = session_with_turns(&h, 1).await;
+    h.client
+        .delete_item()
+        .table_name(&h.table)
+        .key("PK", AttributeValue::S(format!("USER#{user}")))
+        .key("SK", AttributeValue::S(format!("SESSION#{session}")))
+        .send()
+        .await
+        .unwrap();
+    let turn = commit(version, 2, chat_turn("q2"), now);
+    let result = h.store.append_turn(&user, &session, &turn).await;
+    assert!(matches!(result, Err(StoreError::NotFound)), "{result:?}");
+    let items = partition(&h, &format!("USER#{user}#SESSION#{session}")).await;
+    assert_eq!(
+        items.len(),
+        4,
+        "2 messages, the marker and a trace: nothing added"
+    );
+}
+
+#[tokio::test]
+async fn deleting_a_long_session_removes_every_item_in_batches_of_25() {
+    let h = harness().await;
+    let (user, session, now) = (new_id("user"), new_id("session"), Utc::now());
+    h.store.create_session(&user, &session, now).await.unwrap();
+    let messages: Vec<Message> = (0..30).flat_map(|i| chat_turn(&format!("q{i}"))).collect();
+    h.store
+        .append_turn(&user, &session, &commit(0, 1, messages, now))
+        .await
+        .unwrap();
+    let pk = format!("USER#{user}#SESSION#{session}");
+    assert_eq!(partition(&h, &pk).await.len(), 62);
+    h.requests.take();
+    h.store.delete_session(&user, &session).await.unwrap();
+    let sent = h.requests.take();
+    assert_eq!(sent.get("DeleteItem"), Some(&1), "{sent:?}");
+    assert!(
+        sent.get("BatchWriteItem") >= Some(&4),
+        "61 items in 25s, then the marker: {sent:?}"
+    );
+    assert!(partition(&h, &pk).await.is_empty());
+    assert!(partition(&h, &format!("USER#{user}")).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_delete_interrupted_after_the_header_is_finished_by_the_next_one() {
+    let h = harness().await;
+    let (user, session, now, _) = session_with_turns(&h, 2).await;
+    h.client
+        .delete_item()
+        .table_name(&h.table)
+        .key("PK", AttributeValue::S(format!("USER#{user}")))
+        .key("SK", AttributeValue::S(format!("SESSION#{session}")))
+        .send()
+        .await
+        .unwrap();
+    let taken = h.store.create_session(&user, &session, now).await;
+    assert!(
+        matches!(taken, Err(StoreError::AlreadyExists)),
+        "marker keeps the id: {taken:?}"
+    );
+    let again = h.store.delete_session(&user, &session).await;
+    assert!(matches!(again, Err(StoreError::NotFound)), "{again:?}");
+    assert!(partition(&h, &format!("USER#{user}#SESSION#{session}"))
+        .await
+        .is_empty());
+    h.store
+        .create_session(&user, &session, now + Duration::seconds(1))
+        .await
+        .unwrap();
+    let window = h.store.load_window(&user, &session, 10).await.unwrap();
+    assert_eq!((window.version, window.messages.len()), (0, 0));
+}
+
+#[tokio::test]
+async fn sdk_errors_are_unavailable_naming_the_operation_without_contents() {
+    let h = harness().await;
+    let missing = DynamoSessionStore::new(h.client.clone(), "no-such-table".into(), TTL_DAYS);
+    let (user, session) = (new_id("secret-user"), new_id("secret-session"));
+    let result = missing.load_window(&user, &session, 5).await;
+    let Err(StoreError::Unavailable(message)) = result else {
+        panic!("expected Unavailable, got {result:?}");
+    };
+    assert!(message.starts_with("load_window: "), "{message}");
+    assert!(!message.contains("secret"), "{message}");
+    let turn = commit(0, 1, vec![Message::user_text("secret text")], Utc::now());
+    let result = missing.append_turn(&user, &session, &turn).await;
+    let Err(StoreError::Unavailable(message)) = result else {
+        panic!("expected Unavailable, got {result:?}");
+    };
+    assert!(
+        message.starts_with("append_turn: ") && !message.contains("secret"),
+        "{message}"
+    );
+}
