@@ -201,12 +201,14 @@ pub trait SessionStore: Send + Sync {
     ) -> Result<SessionWindow, StoreError>;
 
     /// Appends a turn in one atomic write, if the session is still at `expected_version`.
+    ///
+    /// Returns nothing: a turn costs exactly one write, with no read-back.
     async fn append_turn(
         &self,
         user_id: &str,
         session_id: &str,
         commit: &TurnCommit,
-    ) -> Result<SessionHeader, StoreError>;
+    ) -> Result<(), StoreError>;
 
     /// The user's sessions, most recently updated first.
     async fn list_sessions(&self, user_id: &str) -> Result<Vec<SessionHeader>, StoreError>;

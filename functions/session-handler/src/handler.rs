@@ -63,7 +63,6 @@ async fn dispatch(app: &App, request: &Request, route: Route<'_>) -> Response<Bo
         Ok(user) => user,
         Err(bad) => return bad_request(bad),
     };
-    let session = |raw: &str| request::session_id(raw).map_err(bad_request);
     let result = match route {
         Route::CreateSession => app.agent.create_session(&user).await.map(|header| {
             let mut response = json(
@@ -80,9 +79,9 @@ async fn dispatch(app: &App, request: &Request, route: Route<'_>) -> Response<Bo
             json(StatusCode::OK, &json!({ "sessions": sessions }))
         }),
         Route::GetSession(raw) => {
-            let id = match session(raw) {
+            let id = match request::session_id(raw) {
                 Ok(id) => id,
-                Err(response) => return response,
+                Err(bad) => return bad_request(bad),
             };
             app.agent
                 .get_session(&user, &id)
@@ -103,9 +102,9 @@ async fn dispatch(app: &App, request: &Request, route: Route<'_>) -> Response<Bo
                 })
         }
         Route::GetTrace(raw) => {
-            let id = match session(raw) {
+            let id = match request::session_id(raw) {
                 Ok(id) => id,
-                Err(response) => return response,
+                Err(bad) => return bad_request(bad),
             };
             app.agent
                 .get_traces(&user, &id)
@@ -113,9 +112,9 @@ async fn dispatch(app: &App, request: &Request, route: Route<'_>) -> Response<Bo
                 .map(|turns| json(StatusCode::OK, &json!({"session_id": id, "turns": turns})))
         }
         Route::DeleteSession(raw) => {
-            let id = match session(raw) {
+            let id = match request::session_id(raw) {
                 Ok(id) => id,
-                Err(response) => return response,
+                Err(bad) => return bad_request(bad),
             };
             app.agent
                 .delete_session(&user, &id)
@@ -128,9 +127,9 @@ async fn dispatch(app: &App, request: &Request, route: Route<'_>) -> Response<Bo
             .await
             .map(|tools| json(StatusCode::OK, &json!({ "tools": tools }))),
         Route::SendMessage(raw) => {
-            let id = match session(raw) {
+            let id = match request::session_id(raw) {
                 Ok(id) => id,
-                Err(response) => return response,
+                Err(bad) => return bad_request(bad),
             };
             let parsed = request::message(request.body(), app.max_message_bytes)
                 .and_then(|message| Ok((message, request::idempotency_key(request)?)));

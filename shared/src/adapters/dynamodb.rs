@@ -220,8 +220,7 @@ impl SessionStore for DynamoSessionStore {
         user_id: &str,
         session_id: &str,
         commit: &TurnCommit,
-    ) -> Result<SessionHeader, StoreError> {
-        const OP: &str = "append_turn";
+    ) -> Result<(), StoreError> {
         let expires_at = self.expires_at(commit.now);
         let actions = turn::actions(&self.table, user_id, session_id, commit, expires_at)?;
         self.client
@@ -232,10 +231,7 @@ impl SessionStore for DynamoSessionStore {
             .send()
             .await
             .map_err(|error| turn::failure(&error, commit.expected_version))?;
-        // The transaction returns nothing on success: read the new header back.
-        self.read_header(OP, user_id, session_id)
-            .await?
-            .ok_or(StoreError::NotFound)
+        Ok(())
     }
 
     async fn list_sessions(&self, user_id: &str) -> Result<Vec<SessionHeader>, StoreError> {

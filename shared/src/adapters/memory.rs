@@ -142,7 +142,7 @@ impl SessionStore for MemorySessionStore {
         user_id: &str,
         session_id: &str,
         commit: &TurnCommit,
-    ) -> Result<SessionHeader, StoreError> {
+    ) -> Result<(), StoreError> {
         let expires_at = self.expires_at(commit.now);
         let expected = commit.expected_version;
         let mut guard = self.state();
@@ -185,11 +185,10 @@ impl SessionStore for MemorySessionStore {
         if header.title.is_none() {
             header.title.clone_from(&commit.title);
         }
-        let header = header.clone();
         if let (Some(key), Some(record)) = (idempotency_key, &commit.idempotency) {
             state.idempotency.insert(key, record.clone());
         }
-        Ok(header)
+        Ok(())
     }
 
     async fn list_sessions(&self, user_id: &str) -> Result<Vec<SessionHeader>, StoreError> {
@@ -252,4 +251,9 @@ mod tests {
     use super::MemorySessionStore;
 
     crate::session_store_conformance_tests!(MemorySessionStore::default());
+
+    #[tokio::test]
+    async fn the_whole_suite_passes_on_one_shared_store() {
+        crate::store_conformance::run_all(&MemorySessionStore::default()).await;
+    }
 }

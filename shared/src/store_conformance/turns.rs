@@ -34,12 +34,14 @@ pub async fn create_then_load_gives_an_empty_window(store: &dyn SessionStore) {
 pub async fn appended_turns_are_loaded_back_in_order_with_totals(store: &dyn SessionStore) {
     let (user, session, created) = fresh(store).await;
     let first = commit(0, 1, tool_turn("q1"), created + Duration::seconds(1));
-    let header = store.append_turn(&user, &session, &first).await.unwrap();
+    store.append_turn(&user, &session, &first).await.unwrap();
+    let (header, _) = store.get_session(&user, &session).await.unwrap();
     assert_eq!((header.version, header.turns), (4, 1));
     assert_eq!(header.title.as_deref(), Some("title 1"));
     assert_eq!((header.created_at, header.updated_at), (created, first.now));
     let second = commit(4, 2, chat_turn("q2"), created + Duration::seconds(2));
-    let header = store.append_turn(&user, &session, &second).await.unwrap();
+    store.append_turn(&user, &session, &second).await.unwrap();
+    let (header, _) = store.get_session(&user, &session).await.unwrap();
     assert_eq!((header.version, header.turns), (6, 2));
     assert_eq!(header.title.as_deref(), Some("title 1"), "first title kept");
     assert_eq!(
@@ -103,10 +105,11 @@ pub async fn window_is_limited_and_never_starts_inside_a_turn(store: &dyn Sessio
 /// no message, no trace, no totals, no idempotency record.
 pub async fn stale_expected_version_conflicts_and_stores_nothing(store: &dyn SessionStore) {
     let (user, session, now) = fresh(store).await;
-    let header = store
+    store
         .append_turn(&user, &session, &commit(0, 1, chat_turn("q1"), now))
         .await
         .unwrap();
+    let (header, _) = store.get_session(&user, &session).await.unwrap();
     for expected in [0, 1, 99] {
         let mut stale = commit(expected, 2, tool_turn("late"), now + Duration::seconds(5));
         stale.idempotency = Some(record("stale-key", &session));

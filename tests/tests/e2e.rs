@@ -1,0 +1,135 @@
+//! End to end, as a user runs it: `cargo lambda watch` serves the session handler (built from
+//! this workspace), which talks to DynamoDB Local and the Bedrock stand-in over real
+//! connections. The turn is read back through the API and straight from the table.
+//!
+//! Needs `E2E_API_URL`, `AWS_ENDPOINT_URL_DYNAMODB`, `AWS_ENDPOINT_URL_BEDROCK_RUNTIME` and
+//! `TABLE_NAME`, which `make test` sets after starting everything; without them the tests fail
+//! and say so.
+
+use std::time::Duration;
+
+use aws_sdk_dynamodb::{
+    config::{Credentials, Region},
+    types::AttributeValue,
+};
+use serde_json::{json, Value};
+
+fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run the end-to-end tests with `make test`, which starts the local stack")
+    })
+}
+
+fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        // The first request may wait for `cargo lambda watch` to compile the function.
+        .timeout(Duration::from_secs(600))
+        .build()
+        .expect("HTTP client")
+}
+
+async fn call(method: reqwest::Method, path: &str, user: &str, body: Option<Value>) -> (u16, Value) {
+    let mut request = http()
+        .request(method, format!("{}{path}", env("E2E_API_URL")))
+        .header("x-user-id", user);
+    if let Some(body) = body {
+        request = request.header("content-type", "application/json").body(body.to_string());
+    }
+    let response = request.send().await.expect("the API answers");
+    let status = response.status().as_u16();
+    let text = response.text().await.expect("a body");
+    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+}
+
+async fn model_calls() -> u64 {
+    let stats: Value = http()
+        .get(format!("{}/__stats", env("AWS_ENDPOINT_URL_BEDROCK_RUNTIME")))
+        .send()
+        .await
+        .expect("stand-in stats")
+        .json()
+        .await
+        .expect("stats JSON");
+    stats["converse"].as_u64().unwrap_or_default()
+}
+
+async fn dynamodb() -> aws_sdk_dynamodb::Client {
+    let sdk = shared::aws::sdk_config().await;
+    let config = aws_sdk_dynamodb::config::Builder::from(&sdk)
+        .endpoint_url(env("AWS_ENDPOINT_URL_DYNAMODB"))
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("test", "test", None, None, "test"))
+        .build();
+    aws_sdk_dynamodb::Client::from_conf(config)
+}
+
+#[tokio::test]
+async fn a_tool_using_turn_through_cargo_lambda_watch_is_answered_and_stored() {
+    let user = format!("e2e-{}", uuid::Uuid::new_v4().simple());
+    let (status, created) = call(reqwest::Method::POST, "/sessions", &user, None).await;
+    assert_eq!(status, 201, "{created}");
+    let session = created["session_id"].as_str().expect("session id").to_owned();
+
+    let calls_before = model_calls().await;
+    let (status, turn) = call(
+        reqwest::Method::POST,
+        &format!("/sessions/{session}/messages"),
+        &user,
+        Some(json!({"message": "What is 12*(3+4)?"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{turn}");
+    assert!(turn["answer"].as_str().unwrap_or_default().contains("84"), "{turn}");
+    assert_eq!(turn["stop_reason"], "end_turn");
+    assert_eq!(turn["steps"], 2);
+    assert_eq!(model_calls().await - calls_before, 2, "two Converse calls reached the stand-in");
+
+    // Through the API.
+    let (status, history) = call(reqwest::Method::GET, &format!("/sessions/{session}"), &user, None).await;
+    assert_eq!(status, 200);
+    let messages = history["messages"].as_array().cloned().unwrap_or_default();
+    assert_eq!(messages.len(), 4, "{history}");
+    assert_eq!(messages[1]["content"][1]["type"], "tool_use");
+    assert_eq!(messages[1]["content"][1]["name"], "calculator");
+    assert_eq!(messages[2]["content"][0]["type"], "tool_result");
+    let (status, trace) = call(reqwest::Method::GET, &format!("/sessions/{session}/trace"), &user, None).await;
+    assert_eq!(status, 200);
+    assert_eq!(trace["turns"][0]["steps"].as_array().map(Vec::len), Some(3), "{trace}");
+
+    // Straight from the table.
+    let items = dynamodb()
+        .await
+        .query()
+        .table_name(env("TABLE_NAME"))
+        .key_condition_expression("PK = :pk")
+        .expression_attribute_values(":pk", AttributeValue::S(format!("USER#{user}#SESSION#{session}")))
+        .send()
+        .await
+        .expect("query the table");
+    let keys: Vec<String> = items
+        .items()
+        .iter()
+        .filter_map(|item| item.get("SK").and_then(|sk| sk.as_s().ok()).cloned())
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "MSG#0000000001",
+            "MSG#0000000002",
+            "MSG#0000000003",
+            "MSG#0000000004",
+            "SESSION",
+            "TRACE#0000000001"
+        ]
+    );
+    let tool_use = items.items()[1]
+        .get("content")
+        .and_then(|content| content.as_s().ok())
+        .cloned()
+        .unwrap_or_default();
+    assert!(tool_use.contains("calculator") && tool_use.contains("12*(3+4)"), "{tool_use}");
+
+    // Another user sees nothing of it.
+    let (status, _) = call(reqwest::Method::GET, &format!("/sessions/{session}"), "someone-else", None).await;
+    assert_eq!(status, 404);
+}
