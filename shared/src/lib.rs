@@ -13,3 +13,4 @@ pub mod ports;
 #[doc(hidden)]
 pub mod store_conformance;
 pub mod tools;
+pub mod tool_contract;
