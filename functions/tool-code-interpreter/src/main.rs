@@ -1,0 +1,26 @@
+//! The `run_javascript` tool executor Lambda: reads its limits once, then serves tool requests.
+
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+use serde_json::Value;
+use shared::tool_contract::handle;
+use tool_code_interpreter::{Limits, RunJavascript};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_current_span(false)
+        .without_time()
+        .init();
+
+    let tool = RunJavascript::new(Limits::from_env()?);
+    let tool = &tool;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        Ok::<_, Error>(handle(tool, event.payload).await)
+    }))
+    .await
+}
