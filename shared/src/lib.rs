@@ -12,5 +12,5 @@ pub mod driver;
 pub mod ports;
 #[doc(hidden)]
 pub mod store_conformance;
-pub mod tools;
 pub mod tool_contract;
+pub mod tools;

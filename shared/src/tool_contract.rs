@@ -152,9 +152,12 @@ pub async fn handle<T: Tool>(tool: &T, request: Value) -> Value {
     }
     let response: ToolResponse = match serde_json::from_value::<ToolRequest>(request) {
         Err(error) => ToolOutput::error(format!("malformed tool request: {error}")).into(),
-        Ok(request) if request.name != T::NAME => {
-            ToolOutput::error(format!("this executor serves '{}', not '{}'", T::NAME, request.name)).into()
-        }
+        Ok(request) if request.name != T::NAME => ToolOutput::error(format!(
+            "this executor serves '{}', not '{}'",
+            T::NAME,
+            request.name
+        ))
+        .into(),
         Ok(request) => match parse_input::<T::Input>(T::NAME, &request.arguments) {
             Err(error) => ToolOutput::error(error).into(),
             Ok(input) => match tool.run(input, request.context.as_ref()).await {
@@ -183,7 +186,11 @@ mod tests {
         const NAME: &'static str = "echo";
         const DESCRIPTION: &'static str = "Echoes its input.";
 
-        async fn run(&self, input: EchoInput, _: Option<&CallContext>) -> Result<ToolOutput, String> {
+        async fn run(
+            &self,
+            input: EchoInput,
+            _: Option<&CallContext>,
+        ) -> Result<ToolOutput, String> {
             if input.text == "fail" {
                 Err("asked to fail".into())
             } else {
@@ -196,7 +203,10 @@ mod tests {
     async fn a_list_request_returns_the_spec_with_the_generated_schema() {
         let listed = handle(&Echo, json!({"list": true})).await;
         assert_eq!(listed["tools"][0]["name"], "echo");
-        assert_eq!(listed["tools"][0]["inputSchema"]["required"], json!(["text"]));
+        assert_eq!(
+            listed["tools"][0]["inputSchema"]["required"],
+            json!(["text"])
+        );
     }
 
     #[tokio::test]
@@ -206,16 +216,26 @@ mod tests {
             json!({"name": "echo", "arguments": {"text": "hi"}, "context": {"user_id": "u", "session_id": "s", "tool_use_id": "t", "trace_id": "x"}}),
         )
         .await;
-        assert_eq!(response, json!({"content": [{"type": "text", "text": "hi"}], "isError": false}));
+        assert_eq!(
+            response,
+            json!({"content": [{"type": "text", "text": "hi"}], "isError": false})
+        );
     }
 
     #[tokio::test]
     async fn failures_and_malformed_requests_are_error_responses() {
-        let failed = handle(&Echo, json!({"name": "echo", "arguments": {"text": "fail"}})).await;
+        let failed = handle(
+            &Echo,
+            json!({"name": "echo", "arguments": {"text": "fail"}}),
+        )
+        .await;
         assert_eq!(failed["isError"], true);
         assert_eq!(failed["content"][0]["text"], "asked to fail");
         let wrong_args = handle(&Echo, json!({"name": "echo", "arguments": {}})).await;
-        assert!(wrong_args["content"][0]["text"].as_str().unwrap_or_default().contains("missing field `text`"));
+        assert!(wrong_args["content"][0]["text"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("missing field `text`"));
         let wrong_tool = handle(&Echo, json!({"name": "other"})).await;
         assert_eq!(wrong_tool["isError"], true);
         let garbage = handle(&Echo, json!([1, 2])).await;

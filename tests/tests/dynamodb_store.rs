@@ -211,10 +211,7 @@ async fn append_turn_is_exactly_one_transact_write_items() {
     h.requests.take();
     let turn = commit(version, 2, tool_turn("q2"), now);
     h.store.append_turn(&user, &session, &turn).await.unwrap();
-    assert_eq!(
-        h.requests.take(),
-        counts(&[("TransactWriteItems", 1)])
-    );
+    assert_eq!(h.requests.take(), counts(&[("TransactWriteItems", 1)]));
     let stale = h.store.append_turn(&user, &session, &turn).await;
     assert!(
         matches!(stale, Err(StoreError::Conflict { expected: 2 })),

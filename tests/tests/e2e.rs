@@ -28,22 +28,35 @@ fn http() -> reqwest::Client {
         .expect("HTTP client")
 }
 
-async fn call(method: reqwest::Method, path: &str, user: &str, body: Option<Value>) -> (u16, Value) {
+async fn call(
+    method: reqwest::Method,
+    path: &str,
+    user: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
     let mut request = http()
         .request(method, format!("{}{path}", env("E2E_API_URL")))
         .header("x-user-id", user);
     if let Some(body) = body {
-        request = request.header("content-type", "application/json").body(body.to_string());
+        request = request
+            .header("content-type", "application/json")
+            .body(body.to_string());
     }
     let response = request.send().await.expect("the API answers");
     let status = response.status().as_u16();
     let text = response.text().await.expect("a body");
-    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
 }
 
 async fn model_calls() -> u64 {
     let stats: Value = http()
-        .get(format!("{}/__stats", env("AWS_ENDPOINT_URL_BEDROCK_RUNTIME")))
+        .get(format!(
+            "{}/__stats",
+            env("AWS_ENDPOINT_URL_BEDROCK_RUNTIME")
+        ))
         .send()
         .await
         .expect("stand-in stats")
@@ -68,7 +81,10 @@ async fn a_tool_using_turn_through_cargo_lambda_watch_is_answered_and_stored() {
     let user = format!("e2e-{}", uuid::Uuid::new_v4().simple());
     let (status, created) = call(reqwest::Method::POST, "/sessions", &user, None).await;
     assert_eq!(status, 201, "{created}");
-    let session = created["session_id"].as_str().expect("session id").to_owned();
+    let session = created["session_id"]
+        .as_str()
+        .expect("session id")
+        .to_owned();
 
     let calls_before = model_calls().await;
     let (status, turn) = call(
@@ -79,22 +95,45 @@ async fn a_tool_using_turn_through_cargo_lambda_watch_is_answered_and_stored() {
     )
     .await;
     assert_eq!(status, 200, "{turn}");
-    assert!(turn["answer"].as_str().unwrap_or_default().contains("84"), "{turn}");
+    assert!(
+        turn["answer"].as_str().unwrap_or_default().contains("84"),
+        "{turn}"
+    );
     assert_eq!(turn["stop_reason"], "end_turn");
     assert_eq!(turn["steps"], 2);
-    assert_eq!(model_calls().await - calls_before, 2, "two Converse calls reached the stand-in");
+    assert_eq!(
+        model_calls().await - calls_before,
+        2,
+        "two Converse calls reached the stand-in"
+    );
 
     // Through the API.
-    let (status, history) = call(reqwest::Method::GET, &format!("/sessions/{session}"), &user, None).await;
+    let (status, history) = call(
+        reqwest::Method::GET,
+        &format!("/sessions/{session}"),
+        &user,
+        None,
+    )
+    .await;
     assert_eq!(status, 200);
     let messages = history["messages"].as_array().cloned().unwrap_or_default();
     assert_eq!(messages.len(), 4, "{history}");
     assert_eq!(messages[1]["content"][1]["type"], "tool_use");
     assert_eq!(messages[1]["content"][1]["name"], "calculator");
     assert_eq!(messages[2]["content"][0]["type"], "tool_result");
-    let (status, trace) = call(reqwest::Method::GET, &format!("/sessions/{session}/trace"), &user, None).await;
+    let (status, trace) = call(
+        reqwest::Method::GET,
+        &format!("/sessions/{session}/trace"),
+        &user,
+        None,
+    )
+    .await;
     assert_eq!(status, 200);
-    assert_eq!(trace["turns"][0]["steps"].as_array().map(Vec::len), Some(3), "{trace}");
+    assert_eq!(
+        trace["turns"][0]["steps"].as_array().map(Vec::len),
+        Some(3),
+        "{trace}"
+    );
 
     // Straight from the table.
     let items = dynamodb()
@@ -102,7 +141,10 @@ async fn a_tool_using_turn_through_cargo_lambda_watch_is_answered_and_stored() {
         .query()
         .table_name(env("TABLE_NAME"))
         .key_condition_expression("PK = :pk")
-        .expression_attribute_values(":pk", AttributeValue::S(format!("USER#{user}#SESSION#{session}")))
+        .expression_attribute_values(
+            ":pk",
+            AttributeValue::S(format!("USER#{user}#SESSION#{session}")),
+        )
         .send()
         .await
         .expect("query the table");
@@ -127,9 +169,18 @@ async fn a_tool_using_turn_through_cargo_lambda_watch_is_answered_and_stored() {
         .and_then(|content| content.as_s().ok())
         .cloned()
         .unwrap_or_default();
-    assert!(tool_use.contains("calculator") && tool_use.contains("12*(3+4)"), "{tool_use}");
+    assert!(
+        tool_use.contains("calculator") && tool_use.contains("12*(3+4)"),
+        "{tool_use}"
+    );
 
     // Another user sees nothing of it.
-    let (status, _) = call(reqwest::Method::GET, &format!("/sessions/{session}"), "someone-else", None).await;
+    let (status, _) = call(
+        reqwest::Method::GET,
+        &format!("/sessions/{session}"),
+        "someone-else",
+        None,
+    )
+    .await;
     assert_eq!(status, 404);
 }

@@ -165,13 +165,20 @@ async fn dispatch(app: &App, request: &Request, route: Route<'_>) -> Response<Bo
 /// Time left in this invocation less the margin; `None` outside Lambda.
 fn time_left(request: &Request, margin: Duration) -> Option<Duration> {
     let context = request.lambda_context_ref()?;
-    if context.deadline == 0 {
-        return None;
-    }
-    let left = context
-        .deadline()
-        .duration_since(SystemTime::now())
-        .unwrap_or(Duration::ZERO);
+    budget(context.deadline, SystemTime::now(), margin)
+}
+
+/// The turn's time budget from the invocation deadline (Unix milliseconds).
+///
+/// A deadline that is not in the future is not a real one (Lambda never invokes past its
+/// deadline; `cargo lambda watch` sends a fixed placeholder): the turn then runs on its own
+/// `MAX_WALL_TIME_MS` cap alone.
+pub fn budget(deadline_ms: u64, now: SystemTime, margin: Duration) -> Option<Duration> {
+    let deadline = SystemTime::UNIX_EPOCH.checked_add(Duration::from_millis(deadline_ms))?;
+    let left = deadline
+        .duration_since(now)
+        .ok()
+        .filter(|left| !left.is_zero())?;
     Some(left.saturating_sub(margin))
 }
 
@@ -236,5 +243,31 @@ fn agent_error(error: AgentError) -> Response<Body> {
                 "storage is unavailable; retry shortly",
             )
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_real_deadline_leaves_the_time_to_it_less_the_margin() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let deadline_ms = 1_800_000_000_000 + 30_000;
+        assert_eq!(
+            budget(deadline_ms, now, Duration::from_secs(3)),
+            Some(Duration::from_secs(27))
+        );
+        assert_eq!(
+            budget(deadline_ms, now, Duration::from_secs(60)),
+            Some(Duration::ZERO)
+        );
+    }
+
+    #[test]
+    fn a_deadline_in_the_past_or_a_placeholder_is_no_deadline() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        assert_eq!(budget(600_000, now, Duration::from_secs(3)), None);
+        assert_eq!(budget(0, now, Duration::from_secs(3)), None);
     }
 }

@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# `make dev`: the whole local stack in one terminal.
+#   1. install the tools (idempotent)         scripts/install-tools.sh
+#   2. start DynamoDB Local + Bedrock stand-in scripts/services.sh start
+#   3. create the table                        scripts/create-table.py
+#   4. cargo lambda watch on 127.0.0.1         serves the session handler, rebuilding on change
+# Ctrl-C or SIGTERM stops everything this script started (by PID / process group).
+#
+# Knobs: WATCH_PORT (preferred, default 9000), TABLE_NAME, MODEL_ID, RUST_LOG, and the Bedrock
+# choice of scripts/services.sh (AWS_ENDPOINT_URL_BEDROCK_RUNTIME, or AWS credentials).
+set -euo pipefail
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+export DEV_DIR="${DEV_DIR:-$REPO_ROOT/.dev}"
+PID_DIR="$DEV_DIR/pids"
+LOG_DIR="$DEV_DIR/logs"
+ENV_FILE="$DEV_DIR/env"
+
+started_services=0
+watch_pid=""
+tail_pid=""
+
+# shellcheck disable=SC2329 # run by the EXIT trap
+cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM
+    [[ -n "$tail_pid" ]] && kill "$tail_pid" 2>/dev/null || true
+    if [[ -n "$watch_pid" ]]; then
+        kill_pid_tree "$watch_pid" "cargo lambda watch"
+        rm -f "$PID_DIR/watch.pid"
+    fi
+    if [[ "$started_services" == 1 ]]; then
+        "$REPO_ROOT/scripts/services.sh" stop || true
+        log "dev: stopped."
+    else
+        log "dev: stopped cargo lambda watch; services were already running before 'make dev' and are left up ('make services-down')"
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 0' INT  # Ctrl-C is how a dev session ends
+trap 'exit 143' TERM
+
+"$REPO_ROOT/scripts/install-tools.sh"
+
+if [[ ! -f "$ENV_FILE" ]]; then
+    started_services=1
+fi
+"$REPO_ROOT/scripts/services.sh" start
+# shellcheck disable=SC1090
+source "$ENV_FILE"
+
+"$VENV/bin/python3" "$REPO_ROOT/scripts/create-table.py" --table "$TABLE_NAME"
+
+if [[ -f "$PID_DIR/watch.pid" ]] && kill -0 "$(cat "$PID_DIR/watch.pid")" 2>/dev/null; then
+    die "dev: cargo lambda watch is already running (pid $(cat "$PID_DIR/watch.pid")); stop that 'make dev' first"
+fi
+
+port="$(free_port "${WATCH_PORT:-9000}")"
+export AUTH_MODE=insecure-local
+export MODEL_ID="${MODEL_ID:-$DEFAULT_MODEL_ID}"
+export RUST_LOG="${RUST_LOG:-info}"
+
+mkdir -p "$PID_DIR" "$LOG_DIR"
+: >"$LOG_DIR/watch.log"
+# A session of its own, so stopping it takes cargo, the function and all with it.
+# shellcheck disable=SC2016 # $$, $0 and $@ are for the inner bash
+(cd "$REPO_ROOT" && exec setsid bash -c 'echo $$ >"$0" && exec "$@"' "$PID_DIR/watch.pid" \
+    cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$port") \
+    >>"$LOG_DIR/watch.log" 2>&1 </dev/null &
+for ((i = 0; i < 100; i++)); do [[ -s "$PID_DIR/watch.pid" ]] && break; sleep 0.05; done
+watch_pid="$(cat "$PID_DIR/watch.pid")"
+
+# Ready when the runtime server listens.
+for ((i = 0; i < 600; i++)); do
+    if ! kill -0 "$watch_pid" 2>/dev/null; then
+        tail -n 30 "$LOG_DIR/watch.log" >&2
+        die "dev: cargo lambda watch exited"
+    fi
+    is_port_free "$port" || break
+    sleep 0.1
+done
+is_port_free "$port" && die "dev: cargo lambda watch is not listening on 127.0.0.1:$port"
+
+API="http://127.0.0.1:$port/lambda-url/$FUNCTION_BINARY"
+cat <<EOF
+
+Local stack is up (table $TABLE_NAME, Bedrock: $BEDROCK_MODE${AWS_ENDPOINT_URL_BEDROCK_RUNTIME:+ at $AWS_ENDPOINT_URL_BEDROCK_RUNTIME}).
+The first request waits for cargo lambda watch to compile the function. Ctrl-C stops everything.
+
+API: $API
+
+Try it (AUTH_MODE=insecure-local: the caller is the x-user-id header):
+  API=$API
+  SESSION=\$(curl -s -X POST \$API/sessions -H 'x-user-id: alice' | sed -n 's/.*"session_id" *: *"\([^"]*\)".*/\1/p')
+  curl -s -X POST \$API/sessions/\$SESSION/messages -H 'x-user-id: alice' -H 'content-type: application/json' -d '{"message":"What is 12*(3+4)?"}'
+  curl -s \$API/sessions/\$SESSION/trace -H 'x-user-id: alice'
+
+cargo lambda watch log (also in ${LOG_DIR#"$REPO_ROOT"/}/watch.log):
+EOF
+
+tail -n +1 -f "$LOG_DIR/watch.log" --pid="$watch_pid" &
+tail_pid=$!
+wait "$tail_pid" || true
+tail_pid=""
+# watch exited by itself
+die "dev: cargo lambda watch exited"

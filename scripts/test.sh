@@ -1,0 +1,224 @@
+#!/usr/bin/env bash
+# `make test` (and CI through .ci/run): every check, against a local stack of its own.
+#
+#   tools     scripts/install-tools.sh
+#   fmt       cargo fmt --all -- --check
+#   services  DynamoDB Local + the Bedrock stand-in, in .dev/test-<pid>/ (never a `make dev` stack)
+#   table     a uniquely named table
+#   build     cargo build --workspace, cargo test --workspace --all-targets --no-run
+#   watch     cargo lambda watch on 127.0.0.1 (background), warmed up with GET /tools
+#   test      cargo test --workspace --all-targets, with E2E_API_URL, TABLE_NAME,
+#             AWS_ENDPOINT_URL_DYNAMODB / DYNAMODB_ENDPOINT,
+#             AWS_ENDPOINT_URL_BEDROCK_RUNTIME / BEDROCK_ENDPOINT
+#   clippy    cargo clippy --workspace --all-targets -- -D warnings
+#   validate  sam validate --lint (template.yaml)           scripts/validate.sh
+#   arm64     cargo lambda build --release --arm64 (zip)    scripts/build-arm64.sh, size reported
+#
+# Everything started here is stopped on exit (trap), by recorded PID. Exits non-zero if any
+# step failed; the steps after a failed one still run where they can.
+#
+# Knobs: TEST_BEDROCK=inherit keeps your Bedrock settings (by default the stand-in is used even
+# when AWS credentials are set: the end-to-end test reads the stand-in's counters);
+# KEEP_TEST_STATE=1 keeps .dev/test-<pid>/ (logs) after a successful run;
+# TEST_SELECT="-p tests --test e2e" narrows the build and cargo test (default
+# "--workspace --all-targets"); SKIP_STEPS="fmt clippy validate arm64" leaves steps out (for a
+# quick local loop; the summary names what was left out).
+set -uo pipefail
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$REPO_ROOT" || exit 1
+
+export DEV_DIR="$REPO_ROOT/.dev/test-$$"
+PID_DIR="$DEV_DIR/pids"
+LOG_DIR="$DEV_DIR/logs"
+ENV_FILE="$DEV_DIR/env"
+TABLE_NAME="agent-test-$(date +%Y%m%d%H%M%S)-$$-$RANDOM"
+export TABLE_NAME
+export SAM_CLI_TELEMETRY=0 DDB_LOCAL_TELEMETRY=0
+read -r -a TEST_SELECT_ARGS <<<"${TEST_SELECT:---workspace --all-targets}"
+if [[ -t 1 ]]; then FMT_COLOR=auto; else FMT_COLOR=never; fi
+
+declare -a STEP_NAMES=() STEP_RESULTS=() STEP_TIMES=() SKIPPED_ON_REQUEST=()
+FAILED=0
+ARTIFACT_REPORT=""
+
+# shellcheck disable=SC2329 # run by the EXIT trap
+cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM
+    stop_stack
+    if [[ "$FAILED" == 0 && "$rc" == 0 && "${KEEP_TEST_STATE:-0}" != 1 ]]; then
+        rm -rf "$DEV_DIR"
+    elif [[ -d "$DEV_DIR" ]]; then
+        log "test: logs kept in ${DEV_DIR#"$REPO_ROOT"/}/logs/"
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+stop_stack() {
+    [[ -d "$PID_DIR" ]] && DEV_DIR="$DEV_DIR" "$REPO_ROOT/scripts/services.sh" stop >/dev/null 2>&1 || true
+}
+
+# step NAME CMD...: run CMD, time it, record the result.
+step() {
+    local name="$1" start rc
+    shift
+    if [[ " ${SKIP_STEPS:-} " == *" $name "* ]]; then
+        skip "$name" "SKIP_STEPS" nofail
+        return 0
+    fi
+    printf '\n==> %s: %s\n' "$name" "$*"
+    start=$SECONDS
+    "$@"
+    rc=$?
+    STEP_NAMES+=("$name")
+    STEP_TIMES+=("$((SECONDS - start))s")
+    if [[ "$rc" == 0 ]]; then
+        STEP_RESULTS+=("ok")
+    else
+        STEP_RESULTS+=("FAILED (exit $rc)")
+        FAILED=1
+        printf '==> %s FAILED (exit %s)\n' "$name" "$rc"
+    fi
+    return "$rc"
+}
+
+skip() { # skip NAME WHY [nofail]
+    STEP_NAMES+=("$1")
+    STEP_RESULTS+=("skipped: $2")
+    STEP_TIMES+=("-")
+    if [[ "${3:-}" == nofail ]]; then
+        SKIPPED_ON_REQUEST+=("$1")
+    else
+        FAILED=1
+    fi
+    printf '\n==> %s skipped: %s\n' "$1" "$2"
+}
+
+summary() {
+    local i
+    echo
+    echo "==> make test summary"
+    for i in "${!STEP_NAMES[@]}"; do
+        printf '    %-9s %-7s %s\n' "${STEP_NAMES[$i]}" "${STEP_TIMES[$i]}" "${STEP_RESULTS[$i]}"
+    done
+    [[ -n "$ARTIFACT_REPORT" ]] && printf '%s\n' "$ARTIFACT_REPORT"
+    if [[ "$FAILED" == 0 && ${#SKIPPED_ON_REQUEST[@]} -gt 0 ]]; then
+        echo "make test: the checks run passed (left out by SKIP_STEPS: ${SKIPPED_ON_REQUEST[*]})"
+    elif [[ "$FAILED" == 0 ]]; then
+        echo "make test: all checks passed"
+    else
+        echo "make test: some checks FAILED"
+    fi
+}
+
+start_services() {
+    if [[ "${TEST_BEDROCK:-}" == inherit ]]; then
+        "$REPO_ROOT/scripts/services.sh" start
+    else
+        env -u AWS_ENDPOINT_URL_BEDROCK_RUNTIME -u AWS_PROFILE -u AWS_ACCESS_KEY_ID \
+            -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN "$REPO_ROOT/scripts/services.sh" start
+    fi || return 1
+    # shellcheck disable=SC1090
+    source "$ENV_FILE"
+}
+
+build_all() {
+    cargo build --workspace && cargo test "${TEST_SELECT_ARGS[@]}" --no-run
+}
+
+start_watch() {
+    local port i code pid
+    port="$(free_port)"
+    mkdir -p "$PID_DIR" "$LOG_DIR"
+    : >"$LOG_DIR/watch.log"
+    # shellcheck disable=SC2016 # $$ and $0 are for the inner bash
+    (exec env AUTH_MODE=insecure-local MODEL_ID="${MODEL_ID:-$DEFAULT_MODEL_ID}" RUST_LOG="${RUST_LOG:-info}" \
+        setsid bash -c 'echo $$ >"$0" && exec "$@"' "$PID_DIR/watch.pid" \
+        cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$port") \
+        >>"$LOG_DIR/watch.log" 2>&1 </dev/null &
+    for ((i = 0; i < 100; i++)); do [[ -s "$PID_DIR/watch.pid" ]] && break; sleep 0.05; done
+    pid="$(cat "$PID_DIR/watch.pid" 2>/dev/null)" || { echo "no PID for cargo lambda watch"; return 1; }
+    export E2E_API_URL="http://127.0.0.1:$port/lambda-url/$FUNCTION_BINARY"
+    echo "cargo lambda watch pid $pid; E2E_API_URL=$E2E_API_URL"
+    # Warm up: the first invocation compiles/starts the function. Any HTTP answer ends the
+    # wait; only 200 passes. At most 15 minutes in all.
+    local deadline=$((SECONDS + 900))
+    while ((SECONDS < deadline)); do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            tail -n 40 "$LOG_DIR/watch.log"
+            echo "cargo lambda watch exited"
+            return 1
+        fi
+        code="$(curl -s -o /dev/null -w '%{http_code}' -m $((deadline - SECONDS + 1)) \
+            -H 'x-user-id: make-test' "$E2E_API_URL/tools" 2>/dev/null || true)"
+        if [[ "$code" =~ ^[1-5][0-9][0-9]$ ]]; then
+            echo "GET /tools -> HTTP $code"
+            [[ "$code" == 200 ]] && return 0
+            tail -n 40 "$LOG_DIR/watch.log"
+            return 1
+        fi
+        sleep 0.5
+    done
+    tail -n 40 "$LOG_DIR/watch.log"
+    echo "the function did not answer in time"
+    return 1
+}
+
+stop_watch() {
+    local pid
+    pid="$(cat "$PID_DIR/watch.pid" 2>/dev/null)" || return 0
+    kill_pid_tree "$pid" "cargo lambda watch"
+    rm -f "$PID_DIR/watch.pid"
+}
+
+build_arm64() {
+    local rc line
+    mkdir -p "$LOG_DIR"
+    "$REPO_ROOT/scripts/build-arm64.sh" 2>&1 | tee "$LOG_DIR/arm64.log"
+    rc=${PIPESTATUS[0]}
+    line="$(tail -n 1 "$LOG_DIR/arm64.log")"
+    [[ "$rc" == 0 && "$line" == arm64:* ]] && ARTIFACT_REPORT="    $line"
+    return "$rc"
+}
+
+# ---------------------------------------------------------------------------
+step tools "$REPO_ROOT/scripts/install-tools.sh" || { summary; exit 1; }
+step fmt cargo fmt --all -- --check --color "$FMT_COLOR"
+
+stack_ok=1
+step services start_services || stack_ok=0
+if [[ "$stack_ok" == 1 ]]; then
+    export TABLE_NAME
+    step table "$VENV/bin/python3" "$REPO_ROOT/scripts/create-table.py" --table "$TABLE_NAME" || stack_ok=0
+else
+    skip table "services did not start"
+fi
+
+build_ok=1
+step build build_all || build_ok=0
+
+if [[ "$stack_ok" == 1 && "$build_ok" == 1 ]]; then
+    step watch start_watch
+    echo "E2E_API_URL=${E2E_API_URL:-} TABLE_NAME=$TABLE_NAME AWS_ENDPOINT_URL_DYNAMODB=${AWS_ENDPOINT_URL_DYNAMODB:-} AWS_ENDPOINT_URL_BEDROCK_RUNTIME=${AWS_ENDPOINT_URL_BEDROCK_RUNTIME:-}"
+    # The end-to-end tests fail by themselves (and say why) if the stack is incomplete.
+    step test cargo test "${TEST_SELECT_ARGS[@]}" --no-fail-fast
+    stop_watch
+elif [[ "$build_ok" == 1 ]]; then
+    skip watch "no local stack"
+    step test cargo test "${TEST_SELECT_ARGS[@]}" --no-fail-fast
+else
+    skip watch "build failed"
+    skip test "build failed"
+fi
+stop_stack
+
+step clippy cargo clippy --workspace --all-targets -- -D warnings
+step validate "$REPO_ROOT/scripts/validate.sh"
+step arm64 build_arm64
+
+summary
+[[ "$FAILED" == 0 ]]
