@@ -8,10 +8,7 @@
 
 use std::time::Duration;
 
-use aws_sdk_dynamodb::{
-    config::{Credentials, Region},
-    types::AttributeValue,
-};
+use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::{json, Value};
 
 fn env(name: &str) -> String {
@@ -67,11 +64,11 @@ async fn model_calls() -> u64 {
 }
 
 async fn dynamodb() -> aws_sdk_dynamodb::Client {
+    // The same credentials and region as the function: DynamoDB Local keeps one database per
+    // access key and region.
     let sdk = shared::aws::sdk_config().await;
     let config = aws_sdk_dynamodb::config::Builder::from(&sdk)
         .endpoint_url(env("AWS_ENDPOINT_URL_DYNAMODB"))
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("test", "test", None, None, "test"))
         .build();
     aws_sdk_dynamodb::Client::from_conf(config)
 }
