@@ -61,6 +61,10 @@ port="$(free_port "${WATCH_PORT:-9000}")"
 export AUTH_MODE=insecure-local
 export MODEL_ID="${MODEL_ID:-$DEFAULT_MODEL_ID}"
 export RUST_LOG="${RUST_LOG:-info}"
+# The tool executors are served by the same `cargo lambda watch`; the handler invokes them
+# through its real Invoke API.
+export TOOL_FUNCTIONS="${TOOL_FUNCTIONS:-http_fetch=tool-http-fetch,run_javascript=tool-code-interpreter}"
+export AWS_ENDPOINT_URL_LAMBDA="http://127.0.0.1:$port"
 
 mkdir -p "$PID_DIR" "$LOG_DIR"
 : >"$LOG_DIR/watch.log"

@@ -1,9 +1,10 @@
 //! The session handler's configuration: environment variables read once at start-up into one
 //! typed value, with an error that names the variable when one is missing or malformed.
 
-use std::{str::FromStr, time::Duration};
+use std::{collections::BTreeMap, str::FromStr, time::Duration};
 
 use crate::{
+    adapters::lambda_tools::parse_tool_functions,
     agent::AgentSettings,
     domain::{
         model::{GuardrailConfig, InferenceConfig},
@@ -51,6 +52,9 @@ pub struct Config {
     pub max_message_bytes: usize,
     /// Time kept free before the invocation's deadline to store the turn (`DEADLINE_MARGIN_MS`, default 3000).
     pub deadline_margin: Duration,
+    /// Tools served by executor Lambdas, tool name -> function (`TOOL_FUNCTIONS`:
+    /// `http_fetch=fn-a,run_javascript=fn-b`; empty: only the built-in tools).
+    pub tool_functions: BTreeMap<String, String>,
     /// The agent's behaviour.
     pub agent: AgentSettings,
 }
@@ -107,7 +111,13 @@ impl Config {
                 reason: "must be at least 1".into(),
             });
         }
+        let tool_functions = parse_tool_functions(&get("TOOL_FUNCTIONS").unwrap_or_default())
+            .map_err(|reason| ConfigError::Invalid {
+                name: "TOOL_FUNCTIONS",
+                reason,
+            })?;
         Ok(Self {
+            tool_functions,
             table_name: required("TABLE_NAME")?,
             auth_mode,
             session_ttl_days: parse(&get, "SESSION_TTL_DAYS")?.unwrap_or(30),

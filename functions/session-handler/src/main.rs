@@ -4,10 +4,12 @@ use std::sync::Arc;
 
 use lambda_http::{run, service_fn, Error, Request};
 use shared::{
+    adapters::lambda_tools::LambdaTools,
     adapters::{bedrock::BedrockModel, dynamodb::DynamoSessionStore},
     agent::Agent,
     config::Config,
-    tools::BuiltinTools,
+    ports::ToolInvoker,
+    tools::{tool_set::ToolSet, BuiltinTools},
 };
 
 use session_handler::handler::{handle, App};
@@ -35,11 +37,17 @@ async fn main() -> Result<(), Error> {
         aws_sdk_bedrockruntime::Client::new(&sdk),
         config.model_id.clone(),
     );
+    let remote: Option<Arc<dyn ToolInvoker>> = (!config.tool_functions.is_empty()).then(|| {
+        Arc::new(LambdaTools::new(
+            aws_sdk_lambda::Client::new(&sdk),
+            config.tool_functions.clone(),
+        )) as Arc<dyn ToolInvoker>
+    });
     let app = App {
         agent: Agent::new(
             Arc::new(store),
             Arc::new(model),
-            Arc::new(BuiltinTools::default()),
+            Arc::new(ToolSet::new(BuiltinTools::default(), remote)),
             config.agent.clone(),
         ),
         auth_mode: config.auth_mode,

@@ -2,4 +2,5 @@
 
 pub mod bedrock;
 pub mod dynamodb;
+pub mod lambda_tools;
 pub mod memory;

@@ -5,6 +5,7 @@
 
 pub mod calculator;
 pub mod current_time;
+pub mod tool_set;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
