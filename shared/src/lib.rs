@@ -12,5 +12,6 @@ pub mod driver;
 pub mod ports;
 #[doc(hidden)]
 pub mod store_conformance;
+pub mod telemetry;
 pub mod tool_contract;
 pub mod tools;

@@ -16,15 +16,7 @@ use session_handler::handler::{handle, App};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_current_span(false)
-        .without_time()
-        .init();
+    shared::telemetry::init_logging();
 
     let config = Config::from_env()?;
     let sdk = shared::aws::sdk_config().await;

@@ -7,15 +7,7 @@ use tool_code_interpreter::{Limits, RunJavascript};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_current_span(false)
-        .without_time()
-        .init();
+    shared::telemetry::init_logging();
 
     let tool = RunJavascript::new(Limits::from_env()?);
     let tool = &tool;

@@ -8,15 +8,7 @@ use tool_http_fetch::HttpFetch;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_current_span(false)
-        .without_time()
-        .init();
+    shared::telemetry::init_logging();
 
     let tool = HttpFetch::from_env()?;
     let tool = &tool;
