@@ -312,7 +312,7 @@ fn turn(c: &mut Criterion) {
     let request = ModelRequest {
         system: Some(DEFAULT_SYSTEM_PROMPT.to_owned()),
         messages: history(),
-        tools: BuiltinTools::tool_specs(),
+        tools: BuiltinTools::tool_specs().to_vec(),
         inference: settings().inference,
         guardrail: None,
     };

@@ -7,6 +7,8 @@ pub mod calculator;
 pub mod current_time;
 pub mod tool_set;
 
+use std::sync::LazyLock;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
@@ -55,8 +57,18 @@ impl BuiltinTools {
         Self { clock }
     }
 
-    /// The specs of the built-in tools.
-    pub fn tool_specs() -> Vec<ToolSpec> {
+    /// The specs of the built-in tools, generated once per process (every turn offers them).
+    pub fn tool_specs() -> &'static [ToolSpec] {
+        static SPECS: LazyLock<Vec<ToolSpec>> = LazyLock::new(BuiltinTools::generate_specs);
+        &SPECS
+    }
+
+    /// True when `name` is one of the built-in tools.
+    pub fn serves(name: &str) -> bool {
+        Self::tool_specs().iter().any(|spec| spec.name == name)
+    }
+
+    fn generate_specs() -> Vec<ToolSpec> {
         vec![
             ToolSpec {
                 name: "calculator".into(),
@@ -113,7 +125,7 @@ impl BuiltinTools {
 #[async_trait]
 impl ToolInvoker for BuiltinTools {
     async fn specs(&self) -> Result<Vec<ToolSpec>, ToolListError> {
-        Ok(Self::tool_specs())
+        Ok(Self::tool_specs().to_vec())
     }
 
     async fn call(&self, call: &ToolCall, _context: &CallContext) -> ToolOutput {

@@ -31,7 +31,7 @@ impl ToolSet {
 #[async_trait]
 impl ToolInvoker for ToolSet {
     async fn specs(&self) -> Result<Vec<ToolSpec>, ToolListError> {
-        let mut specs = BuiltinTools::tool_specs();
+        let mut specs = BuiltinTools::tool_specs().to_vec();
         if let Some(remote) = &self.remote {
             for spec in remote.specs().await? {
                 if !specs.iter().any(|known| known.name == spec.name) {
@@ -43,9 +43,7 @@ impl ToolInvoker for ToolSet {
     }
 
     async fn call(&self, call: &ToolCall, context: &CallContext) -> ToolOutput {
-        let builtin = BuiltinTools::tool_specs()
-            .iter()
-            .any(|spec| spec.name == call.name);
+        let builtin = BuiltinTools::serves(&call.name);
         match &self.remote {
             Some(remote) if !builtin => remote.call(call, context).await,
             _ => self.builtin.call(call, context).await,
