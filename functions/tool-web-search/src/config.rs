@@ -7,6 +7,8 @@
 //! | `SEARCH_API_KEY_SECRET` | unset | Secrets Manager secret id of the key; unset = local stand-in, no key |
 //! | `SECRET_TTL_SECONDS` | 300 | how long a key read from the secret is reused |
 //! | `SEARCH_TIMEOUT_MS` | 10000 | time for one provider request |
+//! | `TABLE_NAME` | unset | the agent's table, where results are cached; unset = no cache |
+//! | `CACHE_TTL_SECONDS` | 3600 | how long a result is served from the cache; 0 = no cache |
 
 use std::time::Duration;
 
@@ -48,6 +50,17 @@ pub struct SearchConfig {
     pub secret_ttl: Duration,
     /// Time for one provider request.
     pub timeout: Duration,
+    /// The table results are cached in, and for how long; `None` when caching is off.
+    pub cache: Option<CacheConfig>,
+}
+
+/// Where and for how long search results are cached.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CacheConfig {
+    /// The DynamoDB table.
+    pub table: String,
+    /// How long a result is served from the cache.
+    pub ttl: Duration,
 }
 
 impl SearchConfig {
@@ -98,12 +111,20 @@ impl SearchConfig {
                     })
             })
         };
+        let cache_ttl = seconds("CACHE_TTL_SECONDS", 3600, 1000)?;
+        let cache = get("TABLE_NAME")
+            .filter(|_| !cache_ttl.is_zero())
+            .map(|table| CacheConfig {
+                table: table.trim().to_owned(),
+                ttl: cache_ttl,
+            });
         Ok(Self {
             provider,
             base_url,
             secret_id: get("SEARCH_API_KEY_SECRET").map(|id| id.trim().to_owned()),
             secret_ttl: seconds("SECRET_TTL_SECONDS", 300, 1000)?,
             timeout: seconds("SEARCH_TIMEOUT_MS", 10_000, 1)?,
+            cache,
         })
     }
 }
@@ -128,6 +149,27 @@ mod tests {
         assert_eq!(config.secret_id, None);
         assert_eq!(config.secret_ttl, Duration::from_secs(300));
         assert_eq!(config.timeout, Duration::from_secs(10));
+        assert_eq!(config.cache, None, "no table, no cache");
+    }
+
+    #[test]
+    fn results_are_cached_for_an_hour_in_the_table_unless_the_ttl_is_zero() {
+        let cached = config(&[("TABLE_NAME", "agent")]).unwrap();
+        assert_eq!(
+            cached.cache,
+            Some(CacheConfig {
+                table: "agent".into(),
+                ttl: Duration::from_secs(3600)
+            })
+        );
+        let short = config(&[("TABLE_NAME", "agent"), ("CACHE_TTL_SECONDS", "60")]).unwrap();
+        assert_eq!(short.cache.unwrap().ttl, Duration::from_secs(60));
+        let off = config(&[("TABLE_NAME", "agent"), ("CACHE_TTL_SECONDS", "0")]).unwrap();
+        assert_eq!(off.cache, None);
+        assert_eq!(
+            config(&[("CACHE_TTL_SECONDS", "-1")]).unwrap_err().name,
+            "CACHE_TTL_SECONDS"
+        );
     }
 
     #[test]

@@ -7,6 +7,11 @@
 //! never in a result, an error, a log line or `Debug` output. Without a configured secret (local
 //! `make dev`), searches go keyless to the configured base URL and say that results are not live.
 //!
+//! Results are cached in the agent's table ([`shared::adapters::result_cache`]) for
+//! `CACHE_TTL_SECONDS`, keyed by the provider, the normalized query (case and spacing do not
+//! count) and the result count: a repeated search costs no provider call and no key read. The
+//! cache is best effort: when DynamoDB fails, the search goes to the provider.
+//!
 //! The logic lives here so tests can drive it; `main.rs` only serves [`WebSearch`] through
 //! [`shared::tool_contract::handle`].
 
@@ -20,9 +25,12 @@ use std::sync::Arc;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::json;
-use shared::{domain::message::ToolOutput, ports::CallContext, tool_contract::Tool};
+use shared::{
+    adapters::result_cache::ResultCache, domain::message::ToolOutput, ports::CallContext,
+    tool_contract::Tool,
+};
 
-pub use config::{ConfigError, ProviderKind, SearchConfig};
+pub use config::{CacheConfig, ConfigError, ProviderKind, SearchConfig};
 pub use provider::{Brave, ProviderError, SearchProvider, SearchResult, Tavily};
 pub use secret::{ApiKey, KeyCache, KeySource, SecretError, SecretsManagerKeys};
 
@@ -68,10 +76,11 @@ pub enum BuildError {
     Tls(#[from] rustls::Error),
 }
 
-/// The `web_search` tool: a provider and, in production, the cached key.
+/// The `web_search` tool: a provider and, in production, the cached key and the result cache.
 pub struct WebSearch {
     provider: Box<dyn SearchProvider>,
     keys: Option<KeyCache>,
+    cache: Option<ResultCache>,
 }
 
 impl std::fmt::Debug for WebSearch {
@@ -79,6 +88,7 @@ impl std::fmt::Debug for WebSearch {
         f.debug_struct("WebSearch")
             .field("provider", &self.provider.name())
             .field("keys", &self.keys)
+            .field("cache", &self.cache.as_ref().map(ResultCache::ttl))
             .finish()
     }
 }
@@ -86,7 +96,18 @@ impl std::fmt::Debug for WebSearch {
 impl WebSearch {
     /// A tool searching with `provider`; `keys` is `None` for the keyless local stand-in.
     pub fn new(provider: Box<dyn SearchProvider>, keys: Option<KeyCache>) -> Self {
-        Self { provider, keys }
+        Self {
+            provider,
+            keys,
+            cache: None,
+        }
+    }
+
+    /// The same tool, answering repeated searches from `cache`.
+    #[must_use]
+    pub fn with_cache(mut self, cache: ResultCache) -> Self {
+        self.cache = Some(cache);
+        self
     }
 
     /// The provider named by `config`, with an HTTPS client and its time limit.
@@ -99,20 +120,27 @@ impl WebSearch {
         })
     }
 
-    /// The production tool: the configured provider, and the key read from Secrets Manager
-    /// with the shared SDK configuration when a secret is configured.
+    /// The production tool: the configured provider, the key read from Secrets Manager when a
+    /// secret is configured, and the result cache when a table is, with the shared SDK
+    /// configuration.
     pub async fn from_config(config: &SearchConfig) -> Result<Self, BuildError> {
         let provider = Self::provider_for(config)?;
-        let keys = match &config.secret_id {
-            Some(secret_id) => {
-                let sdk = shared::aws::sdk_config().await;
-                let client = aws_sdk_secretsmanager::Client::new(&sdk);
-                let source = SecretsManagerKeys::new(client, secret_id.clone());
-                Some(KeyCache::new(Arc::new(source), config.secret_ttl))
-            }
-            None => None,
-        };
-        Ok(Self::new(provider, keys))
+        let sdk = shared::aws::sdk_config().await;
+        let keys = config.secret_id.as_ref().map(|secret_id| {
+            let client = aws_sdk_secretsmanager::Client::new(&sdk);
+            let source = SecretsManagerKeys::new(client, secret_id.clone());
+            KeyCache::new(Arc::new(source), config.secret_ttl)
+        });
+        let tool = Self::new(provider, keys);
+        Ok(match &config.cache {
+            Some(cache) => tool.with_cache(ResultCache::new(
+                aws_sdk_dynamodb::Client::new(&sdk),
+                cache.table.clone(),
+                <Self as Tool>::NAME,
+                cache.ttl,
+            )),
+            None => tool,
+        })
     }
 
     /// How many times the key secret was read (0 when keyless).
@@ -146,6 +174,26 @@ impl WebSearch {
             other => Ok(other?),
         }
     }
+}
+
+/// What makes two searches the same: the provider, the query without case and extra spacing,
+/// and the result count.
+fn cache_request(provider: &str, query: &str, max_results: u8) -> serde_json::Value {
+    let query = query
+        .split_whitespace()
+        .map(str::to_lowercase)
+        .collect::<Vec<_>>()
+        .join(" ");
+    json!({ "provider": provider, "query": query, "max_results": max_results })
+}
+
+/// `seconds` since the epoch as an RFC 3339 UTC time.
+fn rfc3339(seconds: u64) -> String {
+    i64::try_from(seconds)
+        .ok()
+        .and_then(|seconds| chrono::DateTime::from_timestamp(seconds, 0))
+        .map(|time| time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_default()
 }
 
 /// Checks the input; returns the trimmed query and the result count.
@@ -182,16 +230,37 @@ impl Tool for WebSearch {
     ) -> Result<ToolOutput, String> {
         let (query, max_results) = validate(&input)?;
         let provider = self.provider.name();
+        let cache_request = cache_request(provider, query, max_results);
+        let mut output = json!({ "query": query, "provider": provider });
+        if self.keys.is_none() {
+            output["note"] = json!(LOCAL_NOTE);
+        }
+        if let Some(cache) = &self.cache {
+            match cache.get(&cache_request).await {
+                Ok(Some(hit)) => {
+                    tracing::info!(
+                        provider,
+                        cache = "hit",
+                        "web search answered from the cache"
+                    );
+                    output["results"] = hit.value;
+                    output["cached_at"] = json!(rfc3339(hit.stored_at));
+                    return Ok(ToolOutput::json(output));
+                }
+                Ok(None) => {}
+                Err(error) => {
+                    tracing::warn!(%error, "result cache unreadable; asking the provider");
+                }
+            }
+        }
         match self.search(query, max_results).await {
             Ok(results) => {
                 tracing::info!(provider, results = results.len(), "web search done");
-                let mut output = json!({
-                    "query": query,
-                    "provider": provider,
-                    "results": results,
-                });
-                if self.keys.is_none() {
-                    output["note"] = json!(LOCAL_NOTE);
+                output["results"] = json!(results);
+                if let Some(cache) = &self.cache {
+                    if let Err(error) = cache.put(&cache_request, &output["results"]).await {
+                        tracing::warn!(%error, "result not cached");
+                    }
                 }
                 Ok(ToolOutput::json(output))
             }
@@ -233,6 +302,27 @@ mod tests {
         assert!(validate(&input("q", Some(11)))
             .unwrap_err()
             .contains("max_results"));
+    }
+
+    #[test]
+    fn searches_differing_only_in_case_or_spacing_are_the_same_search() {
+        assert_eq!(
+            cache_request("tavily", "Rust  Lambda", 5),
+            cache_request("tavily", "rust lambda", 5)
+        );
+        assert_ne!(
+            cache_request("tavily", "rust lambda", 5),
+            cache_request("tavily", "rust lambda", 6)
+        );
+        assert_ne!(
+            cache_request("tavily", "rust lambda", 5),
+            cache_request("brave", "rust lambda", 5)
+        );
+    }
+
+    #[test]
+    fn cached_at_is_an_rfc3339_utc_time() {
+        assert_eq!(rfc3339(1_795_000_000), "2026-11-18T11:06:40Z");
     }
 
     #[test]

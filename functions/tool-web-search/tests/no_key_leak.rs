@@ -40,10 +40,7 @@ async fn the_key_appears_in_no_output_error_debug_output_or_log_line() {
     texts.push(call(&tool, json!({"query": "rotated"})).await.1);
     standin.accept("nobody-has-this");
     texts.push(call(&tool, json!({"query": "rejected"})).await.1);
-    standin
-        .state
-        .fail
-        .store(true, std::sync::atomic::Ordering::SeqCst);
+    standin.set_failing(true);
     texts.push(call(&tool, json!({"query": "failing"})).await.1);
     texts.push(format!("{tool:?}"));
 

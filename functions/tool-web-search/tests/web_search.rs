@@ -33,8 +33,17 @@ async fn tavily_results_are_normalized_and_the_key_from_secrets_manager_is_sent_
             "query": "rust lambda",
             "provider": "tavily",
             "results": [
-                {"title": "T1", "url": "https://t1.example/", "snippet": "rust lambda #1", "published": "2026-11-01"},
-                {"title": "T2", "url": "https://t2.example/", "snippet": "rust lambda #2"},
+                {
+                    "title": "rust lambda (result 1)",
+                    "url": "https://search-standin.example/result?q=rust+lambda&n=1",
+                    "snippet": "Result 1 for \"rust lambda\" from the local search stand-in; not live.",
+                    "published": "2026-11-01"
+                },
+                {
+                    "title": "rust lambda (result 2)",
+                    "url": "https://search-standin.example/result?q=rust+lambda&n=2",
+                    "snippet": "Result 2 for \"rust lambda\" from the local search stand-in; not live."
+                },
             ],
         })
     );
@@ -64,7 +73,12 @@ async fn brave_results_are_normalized_and_a_json_secret_key_is_sent_as_the_subsc
     assert_eq!(results.len(), 5, "max_results defaults to 5");
     assert_eq!(
         results[0],
-        json!({"title": "B1", "url": "https://b1.example/", "snippet": "a&b c #1", "published": "2 days ago"})
+        json!({
+            "title": "a&b c (result 1)",
+            "url": "https://search-standin.example/result?q=a%26b+c&n=1",
+            "snippet": "Result 1 for a&b c from the local search stand-in; not live.",
+            "published": "2 days ago"
+        })
     );
     assert_eq!(standin.seen_keys(), vec![Some("brave-key-1".into())]);
 }
@@ -115,10 +129,7 @@ async fn a_provider_500_is_an_error_result_without_the_key() {
     let moto = Moto::start().await;
     let secret = moto.create_secret("failing", "key-500").await;
     let standin = StandIn::start(Some("key-500")).await;
-    standin
-        .state
-        .fail
-        .store(true, std::sync::atomic::Ordering::SeqCst);
+    standin.set_failing(true);
     let tool = tool(ProviderKind::Tavily, &standin.base, Some((&moto, &secret)));
     let (is_error, text) = call(&tool, json!({"query": "q"})).await;
     assert!(is_error);

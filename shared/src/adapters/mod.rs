@@ -4,3 +4,4 @@ pub mod bedrock;
 pub mod dynamodb;
 pub mod lambda_tools;
 pub mod memory;
+pub mod result_cache;

@@ -1,186 +1,59 @@
-//! Real parts for the tests: a stand-in search provider (a hyper server on 127.0.0.1 speaking
-//! the Tavily and Brave shapes, checking the key and counting calls) and Secrets Manager as
-//! `moto_server` (the one named by `AWS_ENDPOINT_URL_SECRETSMANAGER`, or one started here).
+//! Real parts for the tests: the stand-in search provider (`dev/search-standin`, on 127.0.0.1,
+//! speaking the Tavily and Brave shapes, checking the key and counting calls), Secrets Manager as
+//! `moto_server` (the one named by `AWS_ENDPOINT_URL_SECRETSMANAGER`, or one started here) and,
+//! for the result cache, the DynamoDB Local table that `make test` names (`TABLE_NAME`,
+//! `AWS_ENDPOINT_URL_DYNAMODB`).
 #![allow(dead_code)]
 
 use std::{
-    convert::Infallible,
     io::Write,
     net::TcpListener as StdListener,
     path::Path,
     process::{Child, Command, Stdio},
-    sync::{
-        atomic::{AtomicBool, AtomicUsize, Ordering},
-        Arc, Mutex,
-    },
+    sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
 use aws_sdk_secretsmanager::config::{BehaviorVersion, Credentials, Region};
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::{body::Incoming, server::conn::http1, service::service_fn, Request, Response};
-use hyper_util::rt::TokioIo;
-use serde_json::{json, Value};
-use tokio::{net::TcpListener, task::JoinHandle};
+use shared::adapters::result_cache::ResultCache;
 use tool_web_search::{KeyCache, ProviderKind, SearchConfig, SecretsManagerKeys, WebSearch};
 use url::Url;
 
-/// What the stand-in provider knows.
-#[derive(Default)]
-pub struct StandInState {
-    /// The key it accepts; `None` accepts anything, keyless included.
-    pub accepted: Mutex<Option<String>>,
-    /// Requests answered.
-    pub calls: AtomicUsize,
-    /// The key of each request, in order.
-    pub seen_keys: Mutex<Vec<Option<String>>>,
-    /// Answer every request with HTTP 500.
-    pub fail: AtomicBool,
-}
-
-/// A stand-in search provider on 127.0.0.1.
+/// The stand-in search provider of `dev/search-standin`, on 127.0.0.1, stopped on drop.
 pub struct StandIn {
     /// Its base URL.
     pub base: Url,
-    /// Its state.
-    pub state: Arc<StandInState>,
-    task: JoinHandle<()>,
-}
-
-impl Drop for StandIn {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
+    running: search_standin::Running,
 }
 
 impl StandIn {
     /// Starts one accepting `accepted` (or anything when `None`).
     pub async fn start(accepted: Option<&str>) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = Url::parse(&format!("http://{}", listener.local_addr().unwrap())).unwrap();
-        let state = Arc::new(StandInState {
-            accepted: Mutex::new(accepted.map(str::to_owned)),
-            ..StandInState::default()
-        });
-        let shared = state.clone();
-        let task = tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    return;
-                };
-                let state = shared.clone();
-                tokio::spawn(async move {
-                    let service = service_fn(move |request| answer(state.clone(), request));
-                    let _ = http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
-        Self { base, state, task }
+        let running = search_standin::start(accepted).await.expect("stand-in");
+        Self {
+            base: running.base.clone(),
+            running,
+        }
     }
 
     /// Accepts only `key` from now on (the old one was rotated out).
     pub fn accept(&self, key: &str) {
-        *self.state.accepted.lock().unwrap() = Some(key.to_owned());
+        self.running.state.accept(key);
     }
 
-    /// Requests answered.
-    pub fn calls(&self) -> usize {
-        self.state.calls.load(Ordering::SeqCst)
+    /// Search requests received.
+    pub fn calls(&self) -> u64 {
+        self.running.state.searches()
     }
 
     /// The keys presented, in order.
     pub fn seen_keys(&self) -> Vec<Option<String>> {
-        self.state.seen_keys.lock().unwrap().clone()
+        self.running.state.seen_keys()
     }
-}
 
-fn respond(status: u16, body: Value) -> Result<Response<Full<Bytes>>, Infallible> {
-    Ok(Response::builder()
-        .status(status)
-        .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(body.to_string())))
-        .unwrap())
-}
-
-async fn answer(
-    state: Arc<StandInState>,
-    request: Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
-    state.calls.fetch_add(1, Ordering::SeqCst);
-    let headers = request.headers().clone();
-    let key = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .or_else(|| {
-            headers
-                .get("x-subscription-token")
-                .and_then(|v| v.to_str().ok())
-        })
-        .map(str::to_owned);
-    state.seen_keys.lock().unwrap().push(key.clone());
-    if state.fail.load(Ordering::SeqCst) {
-        return respond(500, json!({"error": "internal error"}));
-    }
-    let accepted = state.accepted.lock().unwrap().clone();
-    if accepted.is_some() && key != accepted {
-        return respond(
-            401,
-            json!({"detail": {"error": "Unauthorized: invalid API key"}}),
-        );
-    }
-    let method = request.method().clone();
-    let path = request.uri().path().to_owned();
-    let query = request.uri().query().unwrap_or_default().to_owned();
-    let body = request.into_body().collect().await.unwrap().to_bytes();
-    match (method.as_str(), path.as_str()) {
-        ("POST", "/search") => {
-            let body: Value = serde_json::from_slice(&body).unwrap();
-            let n = body["max_results"].as_u64().unwrap();
-            let results: Vec<Value> = (1..=n)
-                .map(|i| {
-                    let mut item = json!({
-                        "title": format!("T{i}"),
-                        "url": format!("https://t{i}.example/"),
-                        "content": format!("{} #{i}", body["query"].as_str().unwrap()),
-                        "score": 0.5,
-                    });
-                    if i == 1 {
-                        item["published_date"] = json!("2026-11-01");
-                    }
-                    item
-                })
-                .collect();
-            respond(200, json!({"query": body["query"], "results": results}))
-        }
-        ("GET", "/res/v1/web/search") => {
-            let pairs: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
-                .into_owned()
-                .collect();
-            let get = |name: &str| {
-                pairs
-                    .iter()
-                    .find(|(k, _)| k == name)
-                    .map(|(_, v)| v.clone())
-                    .unwrap()
-            };
-            let (q, n) = (get("q"), get("count").parse::<u64>().unwrap());
-            let results: Vec<Value> = (1..=n)
-                .map(|i| {
-                    json!({
-                        "title": format!("<strong>B</strong>{i}"),
-                        "url": format!("https://b{i}.example/"),
-                        "description": format!("<strong>{q}</strong> #{i}"),
-                        "age": "2 days ago",
-                    })
-                })
-                .collect();
-            respond(200, json!({"type": "search", "web": {"results": results}}))
-        }
-        _ => respond(404, json!({"error": "not found"})),
+    /// Makes every search fail with HTTP 500 (or work again).
+    pub fn set_failing(&self, fail: bool) {
+        self.running.state.set_failing(fail);
     }
 }
 
@@ -303,6 +176,7 @@ pub fn tool(provider: ProviderKind, base: &Url, secret: Option<(&Moto, &str)>) -
         secret_id: secret.map(|(_, id)| id.to_owned()),
         secret_ttl: Duration::from_secs(300),
         timeout: Duration::from_secs(5),
+        cache: None,
     };
     let keys = secret.map(|(moto, id)| {
         KeyCache::new(
@@ -341,4 +215,23 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogBuffer {
     fn make_writer(&'a self) -> Self::Writer {
         self.clone()
     }
+}
+
+/// A variable `make test` sets; the tests that need it fail and say so when it is not.
+pub fn stack_env(name: &str) -> String {
+    std::env::var(name).ok().filter(|v| !v.is_empty()).unwrap_or_else(|| {
+        panic!("{name} is not set: run these tests with `make test`, which starts DynamoDB Local and creates the table")
+    })
+}
+
+/// A DynamoDB client of the `make test` stack (DynamoDB Local at `AWS_ENDPOINT_URL_DYNAMODB`,
+/// with the stack's credentials: DynamoDB Local keeps one database per access key and region).
+pub async fn dynamodb() -> aws_sdk_dynamodb::Client {
+    stack_env("AWS_ENDPOINT_URL_DYNAMODB");
+    aws_sdk_dynamodb::Client::new(&shared::aws::sdk_config().await)
+}
+
+/// The web search result cache in the `make test` table, keeping results for `ttl`.
+pub async fn result_cache(ttl: Duration) -> ResultCache {
+    ResultCache::new(dynamodb().await, stack_env("TABLE_NAME"), "web_search", ttl)
 }
