@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
 # `make dev`: the whole local stack in one terminal.
 #   1. install the tools (idempotent)         scripts/install-tools.sh
-#   2. start DynamoDB Local + Bedrock stand-in scripts/services.sh start
+#   2. start DynamoDB Local, the Bedrock and search stand-ins   scripts/services.sh start
 #   3. create the table                        scripts/create-table.py
-#   4. cargo lambda watch on 127.0.0.1         serves the session handler, rebuilding on change
+#   4. cargo lambda watch on 127.0.0.1         serves the session handler and the tool executors,
+#                                              rebuilding on change
+#
+# web_search answers from the local search stand-in (results say they are not live) unless you
+# set SEARCH_API_KEY_SECRET to a Secrets Manager secret holding a real provider key (then
+# SEARCH_PROVIDER, default tavily, is asked with your AWS credentials' access to that secret).
 # Ctrl-C or SIGTERM stops everything this script started (by PID / process group).
 #
 # Knobs: WATCH_PORT (preferred, default 9000), TABLE_NAME, MODEL_ID, RUST_LOG, and the Bedrock
@@ -63,7 +68,13 @@ export MODEL_ID="${MODEL_ID:-$DEFAULT_MODEL_ID}"
 export RUST_LOG="${RUST_LOG:-info}"
 # The tool executors are served by the same `cargo lambda watch`; the handler invokes them
 # through its real Invoke API.
-export TOOL_FUNCTIONS="${TOOL_FUNCTIONS:-http_fetch=tool-http-fetch,run_javascript=tool-code-interpreter}"
+export TOOL_FUNCTIONS="${TOOL_FUNCTIONS:-web_search=tool-web-search,http_fetch=tool-http-fetch,run_javascript=tool-code-interpreter}"
+if [[ -z "${SEARCH_API_KEY_SECRET:-}" ]]; then
+    export SEARCH_PROVIDER=tavily SEARCH_BASE_URL="$SEARCH_STANDIN_URL"
+    SEARCH_MODE="the local stand-in at $SEARCH_STANDIN_URL (not live)"
+else
+    SEARCH_MODE="${SEARCH_PROVIDER:-tavily}, key from the secret $SEARCH_API_KEY_SECRET"
+fi
 export AWS_ENDPOINT_URL_LAMBDA="http://127.0.0.1:$port"
 
 mkdir -p "$PID_DIR" "$LOG_DIR"
@@ -91,6 +102,8 @@ API="http://127.0.0.1:$port/lambda-url/$FUNCTION_BINARY"
 cat <<EOF
 
 Local stack is up (table $TABLE_NAME, Bedrock: $BEDROCK_MODE${AWS_ENDPOINT_URL_BEDROCK_RUNTIME:+ at $AWS_ENDPOINT_URL_BEDROCK_RUNTIME}).
+Tools: calculator, current_time, and through the Invoke API: ${TOOL_FUNCTIONS//,/, }.
+Web search: $SEARCH_MODE.
 The first request waits for cargo lambda watch to compile the function. Ctrl-C stops everything.
 
 API: $API
@@ -99,6 +112,7 @@ Try it (AUTH_MODE=insecure-local: the caller is the x-user-id header):
   API=$API
   SESSION=\$(curl -s -X POST \$API/sessions -H 'x-user-id: alice' | sed -n 's/.*"session_id" *: *"\([^"]*\)".*/\1/p')
   curl -s -X POST \$API/sessions/\$SESSION/messages -H 'x-user-id: alice' -H 'content-type: application/json' -d '{"message":"What is 12*(3+4)?"}'
+  curl -s -X POST \$API/sessions/\$SESSION/messages -H 'x-user-id: alice' -H 'content-type: application/json' -d '{"message":"Search for rust lambda cold starts"}'
   curl -s \$API/sessions/\$SESSION/trace -H 'x-user-id: alice'
 
 cargo lambda watch log (also in ${LOG_DIR#"$REPO_ROOT"/}/watch.log):

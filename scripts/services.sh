@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Local services for development and tests, all on 127.0.0.1.
 #
-#   scripts/services.sh start    start DynamoDB Local and (unless told otherwise) the Bedrock
-#                                stand-in; wait until both are ready; write .dev/env
+#   scripts/services.sh start    start DynamoDB Local, the search stand-in and (unless told
+#                                otherwise) the Bedrock stand-in, and with SERVICES_MOTO=1
+#                                moto_server (Secrets Manager); wait until all are ready;
+#                                write .dev/env
 #   scripts/services.sh stop     stop what `start` started (by recorded PID / process group)
 #   scripts/services.sh env      print the export lines (eval "$(scripts/services.sh env)")
 #   scripts/services.sh status   say what is running
@@ -14,7 +16,12 @@
 #
 # State lives in $DEV_DIR (default .dev/): pids/*.pid, logs/*.log, env. scripts/test.sh points
 # DEV_DIR at a folder of its own, so `make test` never touches a running `make dev`.
-# Knobs: TABLE_NAME (default agent-sessions-local), DYNAMODB_PORT (preferred port, default 8000).
+# The search stand-in (dev/search-standin) answers web_search with made-up, not-live results;
+# SEARCH_STANDIN_API_KEY, when set, is the only key it accepts (make test sets one and puts it
+# in moto, so the tests prove the executor read it from Secrets Manager).
+#
+# Knobs: TABLE_NAME (default agent-sessions-local), DYNAMODB_PORT (preferred port, default 8000),
+# SERVICES_MOTO=1 (also start moto_server), SEARCH_STANDIN_API_KEY.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -23,7 +30,7 @@ DEV_DIR="${DEV_DIR:-$REPO_ROOT/.dev}"
 PID_DIR="$DEV_DIR/pids"
 LOG_DIR="$DEV_DIR/logs"
 ENV_FILE="$DEV_DIR/env"
-SERVICES=(dynamodb bedrock-standin)
+SERVICES=(dynamodb bedrock-standin search-standin moto)
 export DDB_LOCAL_TELEMETRY=0 SAM_CLI_TELEMETRY=0
 
 usage() { echo "usage: $0 start|stop|env|status" >&2; exit 2; }
@@ -76,11 +83,21 @@ start_dynamodb() {
         || fail_start dynamodb "did not become ready"
     DYNAMODB_URL="${line##* }"
     # Ready means it answers a real API call, not just that the port is open.
-    local i
-    for ((i = 0; i < 100; i++)); do
-        if env -u AWS_PROFILE -u AWS_SESSION_TOKEN AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local "$VENV/bin/python3" - "$DYNAMODB_URL" <<'PY' >/dev/null 2>&1
+    wait_answers dynamodb "$pid" "$DYNAMODB_URL" 20 dynamodb list_tables Limit=1
+}
+
+# wait_answers NAME PID URL SECONDS SERVICE OPERATION [ARG=INT]: wait until the AWS API at URL
+# answers OPERATION (boto3, dummy credentials); stop everything if it does not in time.
+wait_answers() {
+    local name="$1" pid="$2" url="$3" seconds="$4" service="$5" operation="$6" i
+    shift 4
+    for ((i = 0; i < seconds * 5; i++)); do
+        if env -u AWS_PROFILE -u AWS_SESSION_TOKEN AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local \
+            "$VENV/bin/python3" - "$url" "$@" <<'PY' >/dev/null 2>&1
 import sys, boto3
-boto3.client("dynamodb", endpoint_url=sys.argv[1], region_name="us-east-1").list_tables(Limit=1)
+url, service, operation, *args = sys.argv[1:]
+kwargs = {k: int(v) for k, v in (a.split("=", 1) for a in args)}
+getattr(boto3.client(service, endpoint_url=url, region_name="us-east-1"), operation)(**kwargs)
 PY
         then
             return 0
@@ -88,25 +105,43 @@ PY
         kill -0 "$pid" 2>/dev/null || break
         sleep 0.2
     done
-    fail_start dynamodb "listens but does not answer ListTables"
+    fail_start "$name" "does not answer $service $operation"
 }
 
-start_standin() {
-    local target_dir bin pid line
-    target_dir="${CARGO_TARGET_DIR:-$REPO_ROOT/target}"
-    bin="$target_dir/debug/bedrock-standin"
-    log "services: building bedrock-standin (cargo build -p bedrock-standin)"
-    (cd "$REPO_ROOT" && cargo build --quiet -p bedrock-standin) >"$LOG_DIR/bedrock-standin-build.log" 2>&1 || {
-        tail -n 40 "$LOG_DIR/bedrock-standin-build.log" >&2
+# build_standins: the stand-ins this start needs, in one cargo build.
+build_standins() {
+    local packages=(-p search-standin)
+    [[ "$BEDROCK_MODE" == standin ]] && packages+=(-p bedrock-standin)
+    log "services: building the stand-ins (cargo build ${packages[*]})"
+    (cd "$REPO_ROOT" && cargo build --quiet "${packages[@]}") >"$LOG_DIR/standins-build.log" 2>&1 || {
+        tail -n 40 "$LOG_DIR/standins-build.log" >&2
         stop_all
-        die "services: cargo build -p bedrock-standin failed"
+        die "services: cargo build ${packages[*]} failed"
     }
+}
+
+# start_standin NAME [ENV=VALUE...]: run target/debug/NAME --listen 127.0.0.1:0 and read its
+# "NAME listening on URL" line; prints the URL.
+start_standin() {
+    local name="$1" bin pid line
+    shift
+    bin="${CARGO_TARGET_DIR:-$REPO_ROOT/target}/debug/$name"
     [[ -x "$bin" ]] || { stop_all; die "services: $bin not found after the build"; }
-    start_bg bedrock-standin "$bin" --listen 127.0.0.1:0
-    pid="$(cat "$PID_DIR/bedrock-standin.pid")"
-    line="$(wait_for_line "$LOG_DIR/bedrock-standin.log" '^bedrock-standin listening on http://127\.0\.0\.1:[0-9]+$' 60 "$pid")" \
-        || fail_start bedrock-standin "did not print its listening line"
-    BEDROCK_URL="${line##* }"
+    start_bg "$name" env "$@" "$bin" --listen 127.0.0.1:0
+    pid="$(cat "$PID_DIR/$name.pid")"
+    line="$(wait_for_line "$LOG_DIR/$name.log" "^$name listening on http://127\.0\.0\.1:[0-9]+\$" 60 "$pid")" \
+        || fail_start "$name" "did not print its listening line"
+    echo "${line##* }"
+}
+
+start_moto() {
+    local port pid
+    [[ -x "$VENV/bin/moto_server" ]] || die "moto_server is not installed: run scripts/install-tools.sh"
+    port="$(free_port)"
+    start_bg moto "$VENV/bin/moto_server" -H 127.0.0.1 -p "$port"
+    pid="$(cat "$PID_DIR/moto.pid")"
+    MOTO_URL="http://127.0.0.1:$port"
+    wait_answers moto "$pid" "$MOTO_URL" 60 secretsmanager list_secrets MaxResults=1
 }
 
 write_env() {
@@ -120,7 +155,9 @@ write_env() {
             AWS_EC2_METADATA_DISABLED true \
             DDB_LOCAL_TELEMETRY 0 \
             SAM_CLI_TELEMETRY 0 \
-            BEDROCK_MODE "$BEDROCK_MODE"
+            BEDROCK_MODE "$BEDROCK_MODE" \
+            SEARCH_STANDIN_URL "$SEARCH_STANDIN_URL"
+        [[ -n "${MOTO_URL:-}" ]] && printf 'export %s=%q\n' AWS_ENDPOINT_URL_SECRETS_MANAGER "$MOTO_URL"
         case "$BEDROCK_MODE" in
         standin | endpoint)
             printf 'export %s=%q\n' \
@@ -165,7 +202,8 @@ cmd_start() {
     "$REPO_ROOT/scripts/install-tools.sh"
 
     # Already up (e.g. `make services-up` twice)? Keep it.
-    if [[ -f "$ENV_FILE" ]] && pid_of dynamodb >/dev/null; then
+    if [[ -f "$ENV_FILE" ]] && pid_of dynamodb >/dev/null && pid_of search-standin >/dev/null \
+        && { [[ "${SERVICES_MOTO:-0}" != 1 ]] || pid_of moto >/dev/null; }; then
         if ! grep -q 'BEDROCK_MODE=standin' "$ENV_FILE" || pid_of bedrock-standin >/dev/null; then
             log "services: already running (${ENV_FILE#"$REPO_ROOT"/}); 'scripts/services.sh stop' to restart"
             return 0
@@ -188,8 +226,14 @@ cmd_start() {
         BEDROCK_MODE=standin
     fi
 
+    build_standins
     start_dynamodb
-    [[ "$BEDROCK_MODE" == standin ]] && start_standin
+    if [[ "$BEDROCK_MODE" == standin ]]; then
+        BEDROCK_URL="$(start_standin bedrock-standin)"
+    fi
+    SEARCH_STANDIN_URL="$(start_standin search-standin SEARCH_STANDIN_API_KEY="${SEARCH_STANDIN_API_KEY:-}")"
+    MOTO_URL=""
+    [[ "${SERVICES_MOTO:-0}" == 1 ]] && start_moto
     write_env
 
     log "services: DynamoDB Local  $DYNAMODB_URL (pid $(cat "$PID_DIR/dynamodb.pid"))"
@@ -198,6 +242,8 @@ cmd_start() {
     endpoint) log "services: Bedrock endpoint $BEDROCK_URL (from AWS_ENDPOINT_URL_BEDROCK_RUNTIME; no stand-in)" ;;
     aws) log "services: Bedrock: real Amazon Bedrock with your AWS credentials (no stand-in)" ;;
     esac
+    log "services: search stand-in $SEARCH_STANDIN_URL (pid $(cat "$PID_DIR/search-standin.pid"); results are not live)"
+    [[ -n "$MOTO_URL" ]] && log "services: Secrets Manager (moto) $MOTO_URL (pid $(cat "$PID_DIR/moto.pid"))"
     log "services: env in ${ENV_FILE#"$REPO_ROOT"/}; logs in ${LOG_DIR#"$REPO_ROOT"/}/"
 }
 

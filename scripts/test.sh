@@ -3,13 +3,19 @@
 #
 #   tools     scripts/install-tools.sh
 #   fmt       cargo fmt --all -- --check
-#   services  DynamoDB Local + the Bedrock stand-in, in .dev/test-<pid>/ (never a `make dev` stack)
+#   services  DynamoDB Local, the Bedrock and search stand-ins and moto (Secrets Manager), in
+#             .dev/test-<pid>/ (never a `make dev` stack)
 #   table     a uniquely named table
+#   secret    the web search API key in moto: a random value the search stand-in alone accepts
 #   build     cargo build --workspace, cargo test --workspace --all-targets --no-run
-#   watch     cargo lambda watch on 127.0.0.1 (background), warmed up with GET /tools
+#   watch     cargo lambda watch on 127.0.0.1 (background), serving the handler and the three
+#             tool executors (the handler invokes them through its Invoke API; web search reads
+#             its key from moto and asks the search stand-in), warmed up with GET /tools
 #   test      cargo test --workspace --all-targets, with E2E_API_URL, TABLE_NAME,
 #             AWS_ENDPOINT_URL_DYNAMODB / DYNAMODB_ENDPOINT,
-#             AWS_ENDPOINT_URL_BEDROCK_RUNTIME / BEDROCK_ENDPOINT
+#             AWS_ENDPOINT_URL_BEDROCK_RUNTIME / BEDROCK_ENDPOINT, AWS_ENDPOINT_URL_SECRETS_MANAGER,
+#             SEARCH_STANDIN_URL, E2E_WATCH_LOG and E2E_SEARCH_API_KEY (the key's value, given to
+#             the tests only, so they can search everything written for it)
 #   clippy    cargo clippy --workspace --all-targets -- -D warnings
 #   validate  sam validate --lint (template.yaml)           scripts/validate.sh
 #   arm64     cargo lambda build --release --arm64 (zip)    scripts/build-arm64.sh, size reported
@@ -34,6 +40,10 @@ LOG_DIR="$DEV_DIR/logs"
 ENV_FILE="$DEV_DIR/env"
 TABLE_NAME="agent-test-$(date +%Y%m%d%H%M%S)-$$-$RANDOM"
 export TABLE_NAME
+# The web search key of this run: in moto and the search stand-in, never in a function's
+# environment (not exported).
+SEARCH_SECRET_ID="agent-test/web-search-api-key-$$"
+SEARCH_API_KEY="tvly-test-$(python3 -c 'import secrets; print(secrets.token_hex(16))')"
 export SAM_CLI_TELEMETRY=0 DDB_LOCAL_TELEMETRY=0
 read -r -a TEST_SELECT_ARGS <<<"${TEST_SELECT:---workspace --all-targets}"
 if [[ -t 1 ]]; then FMT_COLOR=auto; else FMT_COLOR=never; fi
@@ -116,14 +126,17 @@ summary() {
 }
 
 start_services() {
-    if [[ "${TEST_BEDROCK:-}" == inherit ]]; then
-        "$REPO_ROOT/scripts/services.sh" start
-    else
-        env -u AWS_ENDPOINT_URL_BEDROCK_RUNTIME -u AWS_PROFILE -u AWS_ACCESS_KEY_ID \
-            -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN "$REPO_ROOT/scripts/services.sh" start
-    fi || return 1
+    local keep=()
+    [[ "${TEST_BEDROCK:-}" == inherit ]] || keep=(-u AWS_ENDPOINT_URL_BEDROCK_RUNTIME -u AWS_PROFILE
+        -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN)
+    env "${keep[@]}" -u AWS_ENDPOINT_URL_SECRETS_MANAGER SERVICES_MOTO=1 \
+        SEARCH_STANDIN_API_KEY="$SEARCH_API_KEY" "$REPO_ROOT/scripts/services.sh" start || return 1
     # shellcheck disable=SC1090
     source "$ENV_FILE"
+}
+
+put_search_secret() {
+    printf %s "$SEARCH_API_KEY" | "$VENV/bin/python3" "$REPO_ROOT/scripts/put-secret.py" --name "$SEARCH_SECRET_ID"
 }
 
 build_all() {
@@ -135,8 +148,13 @@ start_watch() {
     port="$(free_port)"
     mkdir -p "$PID_DIR" "$LOG_DIR"
     : >"$LOG_DIR/watch.log"
+    export E2E_WATCH_LOG="$LOG_DIR/watch.log"
+    # What `make dev` serves, with web search keyed from moto and cached in the test table.
     # shellcheck disable=SC2016 # $$ and $0 are for the inner bash
     (exec env AUTH_MODE=insecure-local MODEL_ID="${MODEL_ID:-$DEFAULT_MODEL_ID}" RUST_LOG="${RUST_LOG:-info}" \
+        TOOL_FUNCTIONS="web_search=tool-web-search,http_fetch=tool-http-fetch,run_javascript=tool-code-interpreter" \
+        AWS_ENDPOINT_URL_LAMBDA="http://127.0.0.1:$port" \
+        SEARCH_PROVIDER=tavily SEARCH_BASE_URL="$SEARCH_STANDIN_URL" SEARCH_API_KEY_SECRET="$SEARCH_SECRET_ID" \
         setsid bash -c 'echo $$ >"$0" && exec "$@"' "$PID_DIR/watch.pid" \
         cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$port") \
         >>"$LOG_DIR/watch.log" 2>&1 </dev/null &
@@ -194,6 +212,7 @@ step services start_services || stack_ok=0
 if [[ "$stack_ok" == 1 ]]; then
     export TABLE_NAME
     step table "$VENV/bin/python3" "$REPO_ROOT/scripts/create-table.py" --table "$TABLE_NAME" || stack_ok=0
+    step secret put_search_secret || stack_ok=0
 else
     skip table "services did not start"
 fi
@@ -205,7 +224,7 @@ if [[ "$stack_ok" == 1 && "$build_ok" == 1 ]]; then
     step watch start_watch
     echo "E2E_API_URL=${E2E_API_URL:-} TABLE_NAME=$TABLE_NAME AWS_ENDPOINT_URL_DYNAMODB=${AWS_ENDPOINT_URL_DYNAMODB:-} AWS_ENDPOINT_URL_BEDROCK_RUNTIME=${AWS_ENDPOINT_URL_BEDROCK_RUNTIME:-}"
     # The end-to-end tests fail by themselves (and say why) if the stack is incomplete.
-    step test cargo test "${TEST_SELECT_ARGS[@]}" --no-fail-fast
+    step test env E2E_SEARCH_API_KEY="$SEARCH_API_KEY" cargo test "${TEST_SELECT_ARGS[@]}" --no-fail-fast
     stop_watch
 elif [[ "$build_ok" == 1 ]]; then
     skip watch "no local stack"

@@ -73,24 +73,33 @@ async fn dynamodb() -> aws_sdk_dynamodb::Client {
     aws_sdk_dynamodb::Client::from_conf(config)
 }
 
+/// A new session of `user`; its id.
+async fn new_session(user: &str) -> String {
+    let (status, created) = call(reqwest::Method::POST, "/sessions", user, None).await;
+    assert_eq!(status, 201, "{created}");
+    created["session_id"]
+        .as_str()
+        .expect("session id")
+        .to_owned()
+}
+
+/// One turn: `message` sent to `session`.
+async fn send_message(user: &str, session: &str, message: &str) -> (u16, Value) {
+    call(
+        reqwest::Method::POST,
+        &format!("/sessions/{session}/messages"),
+        user,
+        Some(json!({ "message": message })),
+    )
+    .await
+}
+
 #[tokio::test]
 async fn a_tool_using_turn_through_cargo_lambda_watch_is_answered_and_stored() {
     let user = format!("e2e-{}", uuid::Uuid::new_v4().simple());
-    let (status, created) = call(reqwest::Method::POST, "/sessions", &user, None).await;
-    assert_eq!(status, 201, "{created}");
-    let session = created["session_id"]
-        .as_str()
-        .expect("session id")
-        .to_owned();
-
+    let session = new_session(&user).await;
     let calls_before = model_calls().await;
-    let (status, turn) = call(
-        reqwest::Method::POST,
-        &format!("/sessions/{session}/messages"),
-        &user,
-        Some(json!({"message": "What is 12*(3+4)?"})),
-    )
-    .await;
+    let (status, turn) = send_message(&user, &session, "What is 12*(3+4)?").await;
     assert_eq!(status, 200, "{turn}");
     assert!(
         turn["answer"].as_str().unwrap_or_default().contains("84"),
@@ -180,4 +189,109 @@ async fn a_tool_using_turn_through_cargo_lambda_watch_is_answered_and_stored() {
     )
     .await;
     assert_eq!(status, 404);
+}
+
+async fn searches_made() -> u64 {
+    let stats: Value = http()
+        .get(format!("{}/__stats", env("SEARCH_STANDIN_URL")))
+        .send()
+        .await
+        .expect("search stand-in stats")
+        .json()
+        .await
+        .expect("stats JSON");
+    stats["searches"].as_u64().expect("a search count")
+}
+
+/// Every item of the table, printed.
+async fn whole_table() -> String {
+    let client = dynamodb().await;
+    let mut pages = client
+        .scan()
+        .table_name(env("TABLE_NAME"))
+        .into_paginator()
+        .items()
+        .send();
+    let mut text = String::new();
+    while let Some(item) = pages.next().await {
+        text.push_str(&format!("{:?}\n", item.expect("scan the table")));
+    }
+    text
+}
+
+#[tokio::test]
+async fn web_search_runs_through_its_executor_with_the_key_from_secrets_manager_then_from_the_cache(
+) {
+    let user = format!("e2e-search-{}", uuid::Uuid::new_v4().simple());
+    let (status, tools) = call(reqwest::Method::GET, "/tools", &user, None).await;
+    assert_eq!(status, 200, "{tools}");
+    assert!(
+        tools.to_string().contains("\"web_search\""),
+        "the executor's tool is listed: {tools}"
+    );
+
+    // A query nobody searched for yet, so the first answer cannot come from the cache.
+    let topic = format!("serverless agents {}", uuid::Uuid::new_v4().simple());
+    let message = format!("Search for {topic}");
+    let mut turns = Vec::new();
+    for round in 0..2 {
+        let session = new_session(&user).await;
+        let searches_before = searches_made().await;
+        let (status, turn) = send_message(&user, &session, &message).await;
+        assert_eq!(status, 200, "{turn}");
+        let answer = turn["answer"].as_str().unwrap_or_default();
+        assert!(
+            answer.contains("The web_search tool says")
+                && answer.contains(&format!("{topic} (result 1)")),
+            "the answer carries the search result: {turn}"
+        );
+        assert_eq!(turn["steps"], 2, "{turn}");
+        let searches = searches_made().await - searches_before;
+        if round == 0 {
+            assert_eq!(searches, 1, "the first search reaches the provider once");
+            assert!(!answer.contains("cached_at"), "{answer}");
+        } else {
+            assert_eq!(
+                searches, 0,
+                "the same search again is served from the cache"
+            );
+            assert!(answer.contains("cached_at"), "{answer}");
+        }
+        let (_, history) = call(
+            reqwest::Method::GET,
+            &format!("/sessions/{session}"),
+            &user,
+            None,
+        )
+        .await;
+        let (_, trace) = call(
+            reqwest::Method::GET,
+            &format!("/sessions/{session}/trace"),
+            &user,
+            None,
+        )
+        .await;
+        turns.push(format!("{turn}\n{history}\n{trace}"));
+    }
+
+    // The key: the search stand-in accepted it (it accepts nothing else), so the executor read
+    // it from moto; it is in nothing the agent wrote or answered.
+    let key = env("E2E_SEARCH_API_KEY");
+    assert!(key.len() >= 16, "a real key value to look for");
+    let table = whole_table().await;
+    assert!(
+        table.contains("CACHE#web_search#"),
+        "the cached result is in the table"
+    );
+    let logs = std::fs::read_to_string(env("E2E_WATCH_LOG")).expect("the functions' log");
+    assert!(
+        logs.contains("web search done"),
+        "the executor's log lines are in the log searched"
+    );
+    for (what, text) in [("the table", &table), ("the functions' log", &logs)]
+        .into_iter()
+        .chain(turns.iter().map(|t| ("an API answer", t)))
+    {
+        assert!(!text.contains(&key), "the search API key is in {what}");
+    }
 }

@@ -1,6 +1,6 @@
 //! Real parts for the tests: the stand-in search provider (`dev/search-standin`, on 127.0.0.1,
 //! speaking the Tavily and Brave shapes, checking the key and counting calls), Secrets Manager as
-//! `moto_server` (the one named by `AWS_ENDPOINT_URL_SECRETSMANAGER`, or one started here) and,
+//! `moto_server` (the one named by `AWS_ENDPOINT_URL_SECRETS_MANAGER`, or one started here) and,
 //! for the result cache, the DynamoDB Local table that `make test` names (`TABLE_NAME`,
 //! `AWS_ENDPOINT_URL_DYNAMODB`).
 #![allow(dead_code)]
@@ -75,9 +75,9 @@ impl Drop for Moto {
 }
 
 impl Moto {
-    /// The moto named by `AWS_ENDPOINT_URL_SECRETSMANAGER`, or a new `moto_server` of the venv.
+    /// The moto named by `AWS_ENDPOINT_URL_SECRETS_MANAGER`, or a new `moto_server` of the venv.
     pub async fn start() -> Self {
-        if let Ok(endpoint) = std::env::var("AWS_ENDPOINT_URL_SECRETSMANAGER") {
+        if let Ok(endpoint) = std::env::var("AWS_ENDPOINT_URL_SECRETS_MANAGER") {
             if !endpoint.is_empty() {
                 return Self {
                     endpoint,
@@ -89,7 +89,7 @@ impl Moto {
         assert!(
             binary.exists(),
             "moto_server is not installed at {}: run `make tools` (or `make test`) first, \
-             or set AWS_ENDPOINT_URL_SECRETSMANAGER to a running moto",
+             or set AWS_ENDPOINT_URL_SECRETS_MANAGER to a running moto",
             binary.display()
         );
         let port = StdListener::bind("127.0.0.1:0")
