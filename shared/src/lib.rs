@@ -9,6 +9,8 @@ pub mod aws;
 pub mod config;
 pub mod domain;
 pub mod driver;
+#[cfg(feature = "https")]
+pub mod https;
 pub mod ports;
 #[doc(hidden)]
 pub mod store_conformance;

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use shared::https::HttpError;
+
 use crate::target::Refusal;
 
 /// Why a fetch failed. The messages are for the model: they never contain a response body.
@@ -37,30 +39,9 @@ pub enum FetchError {
         /// The resolver's error.
         reason: String,
     },
-    /// No address accepted a connection.
-    #[error("could not connect to {host}: {reason}")]
-    Connect {
-        /// The host.
-        host: String,
-        /// The last connection error.
-        reason: String,
-    },
-    /// The TLS handshake failed (certificate, protocol).
-    #[error("TLS with {host} failed: {reason}")]
-    Tls {
-        /// The host.
-        host: String,
-        /// The TLS error.
-        reason: String,
-    },
-    /// The HTTP exchange failed.
-    #[error("HTTP exchange with {host} failed: {reason}")]
-    Http {
-        /// The host.
-        host: String,
-        /// The protocol error.
-        reason: String,
-    },
+    /// Connecting, TLS or the HTTP exchange failed.
+    #[error(transparent)]
+    Transport(#[from] HttpError),
 }
 
 /// `10 s` or `250 ms`.

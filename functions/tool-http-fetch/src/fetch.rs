@@ -16,17 +16,13 @@ use http::{
     },
     Request, Response,
 };
-use http_body_util::{BodyExt, Empty};
-use hyper::{body::Incoming, client::conn::http1};
-use hyper_util::rt::TokioIo;
+use http_body_util::Empty;
+use hyper::body::Incoming;
 use rustls::{pki_types::ServerName, ClientConfig};
-use tokio::{
-    io::{AsyncRead, AsyncWrite},
-    task::JoinHandle,
-    time::timeout,
-};
+use shared::https::{self, read_body, HttpError};
+use tokio::time::timeout;
 use tokio_rustls::TlsConnector;
-use url::{Position, Url};
+use url::Url;
 
 use crate::{
     config::FetchConfig,
@@ -109,7 +105,7 @@ impl Fetcher {
             let target = check_url(&url, &self.policy)?;
             let addresses = self.addresses(&target).await?;
             let exchange = self.open(&target, &addresses).await?;
-            if let Some(location) = redirect_location(&exchange.response) {
+            if let Some(location) = redirect_location(&exchange.exchange.response) {
                 if redirects >= self.config.max_redirects {
                     return Err(Refusal::TooManyRedirects(self.config.max_redirects).into());
                 }
@@ -123,10 +119,8 @@ impl Fetcher {
                 continue;
             }
             let Exchange {
-                response,
+                exchange: https::Exchange { response, .. },
                 remote,
-                _sender,
-                _task,
             } = exchange;
             let status = response.status();
             let encoding = content_encoding(response.headers());
@@ -137,7 +131,9 @@ impl Fetcher {
                 .map(str::to_owned);
             let host = host_of(&target);
             let (body, body_truncated) =
-                read_body(response.into_body(), self.config.max_body_bytes, &host).await?;
+                read_body(response.into_body(), self.config.max_body_bytes)
+                    .await
+                    .map_err(|error| FetchError::from(HttpError::http(&host, error)))?;
             let readable = match encoding {
                 // Asked for identity; a server that compresses anyway is not decoded.
                 Some(encoding) => Readable {
@@ -242,37 +238,22 @@ impl Fetcher {
             }
             let server_name = match &target.host {
                 TargetHost::Ip(ip) => ServerName::from(*ip),
-                TargetHost::Name(name) => {
-                    ServerName::try_from(name.clone()).map_err(|error| FetchError::Tls {
-                        host: host.clone(),
-                        reason: error.to_string(),
-                    })?
-                }
+                TargetHost::Name(name) => ServerName::try_from(name.clone())
+                    .map_err(|error| FetchError::from(HttpError::tls(&host, error)))?,
             };
             let tls = self
                 .tls
                 .connect(server_name, stream)
                 .await
-                .map_err(|error| FetchError::Tls {
-                    host: host.clone(),
-                    reason: error.to_string(),
-                })?;
+                .map_err(|error| FetchError::from(HttpError::tls(&host, error)))?;
             return send(tls, request, address, &host).await;
         }
-        Err(FetchError::Connect {
-            host,
-            reason: last_error,
-        })
+        Err(HttpError::connect(&host, last_error).into())
     }
 
     fn request(&self, target: &Target, host: &str) -> Result<Request<Empty<Bytes>>, FetchError> {
-        let url = &target.url;
-        let path = &url[Position::BeforePath..Position::AfterQuery];
-        let authority = match url.port() {
-            Some(port) => format!("{}:{port}", url.host_str().unwrap_or_default()),
-            None => url.host_str().unwrap_or_default().to_owned(),
-        };
-        Request::get(if path.is_empty() { "/" } else { path })
+        let (authority, path) = https::origin(&target.url);
+        Request::get(path)
             .header(HOST, authority)
             .header(USER_AGENT, &self.config.user_agent)
             .header(
@@ -282,28 +263,14 @@ impl Fetcher {
             .header(ACCEPT_ENCODING, "identity")
             .header(CONNECTION, "close")
             .body(Empty::new())
-            .map_err(|error| FetchError::Http {
-                host: host.to_owned(),
-                reason: error.to_string(),
-            })
+            .map_err(|error| FetchError::from(HttpError::http(host, error)))
     }
 }
 
-/// A response whose body may still be streaming, with what keeps its connection alive.
+/// A response whose body may still be streaming, and the address it came from.
 struct Exchange {
-    response: Response<Incoming>,
+    exchange: https::Exchange<Empty<Bytes>>,
     remote: SocketAddr,
-    _sender: http1::SendRequest<Empty<Bytes>>,
-    _task: AbortOnDrop,
-}
-
-/// Stops the connection task when the exchange is dropped (done, redirected, timed out).
-struct AbortOnDrop(JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }
 
 async fn send<S>(
@@ -313,26 +280,12 @@ async fn send<S>(
     host: &str,
 ) -> Result<Exchange, FetchError>
 where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let http_error = |error: hyper::Error| FetchError::Http {
-        host: host.to_owned(),
-        reason: error.to_string(),
-    };
-    let (mut sender, connection) = http1::handshake(TokioIo::new(io))
+    let exchange = https::exchange(io, request)
         .await
-        .map_err(http_error)?;
-    let task = AbortOnDrop(tokio::spawn(async move {
-        // Errors surface through the response or its body.
-        let _ = connection.await;
-    }));
-    let response = sender.send_request(request).await.map_err(http_error)?;
-    Ok(Exchange {
-        response,
-        remote,
-        _sender: sender,
-        _task: task,
-    })
+        .map_err(|error| FetchError::from(HttpError::http(host, error)))?;
+    Ok(Exchange { exchange, remote })
 }
 
 /// The `Location` of a redirect that is to be followed.
@@ -340,31 +293,6 @@ fn redirect_location(response: &Response<Incoming>) -> Option<String> {
     let followed = [301, 302, 303, 307, 308].contains(&response.status().as_u16());
     let location = response.headers().get(LOCATION)?;
     followed.then(|| String::from_utf8_lossy(location.as_bytes()).into_owned())
-}
-
-/// Reads at most `limit` bytes of `body`; true when there was more.
-async fn read_body(
-    mut body: Incoming,
-    limit: usize,
-    host: &str,
-) -> Result<(Vec<u8>, bool), FetchError> {
-    let mut read = Vec::new();
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|error| FetchError::Http {
-            host: host.to_owned(),
-            reason: error.to_string(),
-        })?;
-        let Ok(data) = frame.into_data() else {
-            continue;
-        };
-        let room = limit.saturating_sub(read.len());
-        if data.len() > room {
-            read.extend_from_slice(&data[..room]);
-            return Ok((read, true));
-        }
-        read.extend_from_slice(&data);
-    }
-    Ok((read, false))
 }
 
 fn host_of(target: &Target) -> String {

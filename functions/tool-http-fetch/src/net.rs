@@ -10,10 +10,8 @@ use std::{
     io,
     net::{IpAddr, SocketAddr},
     pin::Pin,
-    sync::Arc,
 };
 
-use rustls::{ClientConfig, RootCertStore};
 use tokio::net::TcpStream;
 
 /// A boxed, sendable future.
@@ -69,25 +67,7 @@ impl Dial for TcpDialer {
     }
 }
 
-/// The TLS client configuration used in production: rustls with the `ring` provider, the
-/// Mozilla root store compiled in (no system certificates needed), HTTP/1.1 by ALPN.
-pub fn default_tls_config() -> Result<Arc<ClientConfig>, rustls::Error> {
-    let roots = RootCertStore {
-        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-    };
-    tls_config_with_roots(roots)
-}
-
-/// A TLS client configuration like [`default_tls_config`] trusting only `roots`.
-pub fn tls_config_with_roots(roots: RootCertStore) -> Result<Arc<ClientConfig>, rustls::Error> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(Arc::new(config))
-}
+pub use shared::https::{tls_config as default_tls_config, tls_config_with_roots};
 
 #[cfg(test)]
 mod tests {
@@ -105,11 +85,5 @@ mod tests {
     async fn the_system_resolver_answers_ip_strings_without_the_network() {
         let answers = SystemResolver.resolve("127.0.0.1").await.unwrap();
         assert_eq!(answers, vec![IpAddr::from([127, 0, 0, 1])]);
-    }
-
-    #[test]
-    fn the_production_tls_config_builds_with_ring_and_the_webpki_roots() {
-        let config = default_tls_config().unwrap();
-        assert_eq!(config.alpn_protocols, vec![b"http/1.1".to_vec()]);
     }
 }

@@ -14,6 +14,7 @@ use rustls::{
     pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer},
     RootCertStore, ServerConfig,
 };
+use shared::https::HttpError;
 use tokio_rustls::TlsAcceptor;
 use tool_http_fetch::{net::tls_config_with_roots, FetchError, Fetcher};
 
@@ -79,7 +80,10 @@ async fn a_certificate_for_another_name_is_rejected() {
     .with_resolver(resolver());
     let url = format!("https://other.test:{}/", server.addr.port());
     let error = fetcher.fetch(&url, None).await.unwrap_err();
-    assert!(matches!(error, FetchError::Tls { .. }), "{error}");
+    assert!(
+        matches!(error, FetchError::Transport(HttpError::Tls { .. })),
+        "{error}"
+    );
     assert!(server.paths().is_empty());
 }
 

@@ -16,7 +16,6 @@
 //! [`shared::tool_contract::handle`].
 
 pub mod config;
-pub mod http;
 pub mod provider;
 pub mod secret;
 
@@ -34,8 +33,10 @@ pub use config::{CacheConfig, ConfigError, ProviderKind, SearchConfig};
 pub use provider::{Brave, ProviderError, SearchProvider, SearchResult, Tavily};
 pub use secret::{ApiKey, KeyCache, KeySource, SecretError, SecretsManagerKeys};
 
-use crate::http::HttpClient;
+use shared::https::Client as HttpClient;
 
+/// The `User-Agent` sent to providers.
+pub const USER_AGENT: &str = concat!("agent-web-search/", env!("CARGO_PKG_VERSION"));
 /// Results returned when the input does not say.
 pub const DEFAULT_MAX_RESULTS: u8 = 5;
 /// Results returned at most.
@@ -112,7 +113,7 @@ impl WebSearch {
 
     /// The provider named by `config`, with an HTTPS client and its time limit.
     pub fn provider_for(config: &SearchConfig) -> Result<Box<dyn SearchProvider>, BuildError> {
-        let http = HttpClient::new(config.timeout)?;
+        let http = HttpClient::new(config.timeout, USER_AGENT)?;
         let base = config.base_url.clone();
         Ok(match config.provider {
             ProviderKind::Tavily => Box::new(Tavily::new(base, http)),

@@ -11,10 +11,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use url::Url;
 
-use crate::{
-    http::{HttpClient, HttpError, HttpResponse},
-    secret::ApiKey,
-};
+use shared::https::{Client as HttpClient, HttpError, HttpResponse};
+
+use crate::secret::ApiKey;
 
 /// One search result, the same for every provider.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
