@@ -37,6 +37,19 @@ pub enum ConfigError {
     },
 }
 
+/// A variable whose value cannot be used, with the value and why (the tool executors' settings,
+/// none of which is secret: a secret is named by its id, never given as a value).
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[error("invalid {name}={value:?}: {reason}")]
+pub struct InvalidVar {
+    /// The variable.
+    pub name: &'static str,
+    /// Its value.
+    pub value: String,
+    /// What is wrong with it.
+    pub reason: &'static str,
+}
+
 /// Everything the session handler reads from its environment.
 #[derive(Clone, Debug)]
 pub struct Config {

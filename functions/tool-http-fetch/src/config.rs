@@ -13,16 +13,7 @@
 use std::{str::FromStr, time::Duration};
 
 /// Why the environment does not make a configuration.
-#[derive(Debug, PartialEq, Eq, thiserror::Error)]
-#[error("invalid {name}={value:?}: {reason}")]
-pub struct ConfigError {
-    /// The variable.
-    pub name: &'static str,
-    /// Its value.
-    pub value: String,
-    /// What is wrong with it.
-    pub reason: &'static str,
-}
+pub use shared::config::InvalidVar as ConfigError;
 
 /// Limits of one fetch.
 #[derive(Clone, Debug, PartialEq, Eq)]

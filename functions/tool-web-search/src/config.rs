@@ -17,16 +17,7 @@ use url::Url;
 use crate::provider::{Brave, Tavily};
 
 /// Why the environment does not make a configuration.
-#[derive(Debug, PartialEq, Eq, thiserror::Error)]
-#[error("invalid {name}={value:?}: {reason}")]
-pub struct ConfigError {
-    /// The variable.
-    pub name: &'static str,
-    /// Its value.
-    pub value: String,
-    /// What is wrong with it.
-    pub reason: &'static str,
-}
+pub use shared::config::InvalidVar as ConfigError;
 
 /// Which provider answers searches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
