@@ -15,6 +15,7 @@ use std::future::Future;
 use schemars::JsonSchema;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use serde_json::{json, Value};
+use tracing::Instrument;
 
 use crate::{
     domain::{
@@ -158,13 +159,34 @@ pub async fn handle<T: Tool>(tool: &T, request: Value) -> Value {
             request.name
         ))
         .into(),
-        Ok(request) => match parse_input::<T::Input>(T::NAME, &request.arguments) {
-            Err(error) => ToolOutput::error(error).into(),
-            Ok(input) => match tool.run(input, request.context.as_ref()).await {
-                Ok(output) => output.into(),
-                Err(message) => ToolOutput::error(message).into(),
-            },
-        },
+        Ok(request) => {
+            let context = request.context.as_ref();
+            // The handler's trace id and tool use id on every line the tool logs, so one turn
+            // can be followed across functions. Not the user id: it is personal data.
+            let span = tracing::info_span!(
+                "tool_call",
+                tool = T::NAME,
+                trace_id = context.map(|c| c.trace_id.as_str()),
+                session_id = context.map(|c| c.session_id.as_str()),
+                tool_use_id = context.map(|c| c.tool_use_id.as_str()),
+            );
+            let started = std::time::Instant::now();
+            let output = match parse_input::<T::Input>(T::NAME, &request.arguments) {
+                Err(error) => ToolOutput::error(error),
+                Ok(input) => match tool.run(input, context).instrument(span.clone()).await {
+                    Ok(output) => output,
+                    Err(message) => ToolOutput::error(message),
+                },
+            };
+            span.in_scope(|| {
+                tracing::info!(
+                    is_error = output.status == ToolStatus::Error,
+                    latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+                    "tool call served"
+                );
+            });
+            output.into()
+        }
     };
     serde_json::to_value(response).unwrap_or_else(|_| json!({"content": [], "isError": true}))
 }
