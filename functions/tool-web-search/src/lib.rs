@@ -126,6 +126,10 @@ impl WebSearch {
     /// configuration.
     pub async fn from_config(config: &SearchConfig) -> Result<Self, BuildError> {
         let provider = Self::provider_for(config)?;
+        if config.secret_id.is_none() && config.cache.is_none() {
+            // Keyless and uncached (local runs): no AWS client, so no SDK set-up at start.
+            return Ok(Self::new(provider, None));
+        }
         let sdk = shared::aws::sdk_config().await;
         let keys = config.secret_id.as_ref().map(|secret_id| {
             let client = aws_sdk_secretsmanager::Client::new(&sdk);
