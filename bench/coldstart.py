@@ -61,7 +61,7 @@ class QuietServer(ThreadingHTTPServer):
 class RuntimeApi:
     """The Runtime API of one execution environment: a queue of events in, responses out."""
 
-    def __init__(self):
+    def __init__(self, function_arn=FUNCTION_ARN):
         self.events = queue.Queue()
         self.results = queue.Queue()
         self.polls = queue.Queue()
@@ -120,7 +120,7 @@ class RuntimeApi:
                         {
                             "Lambda-Runtime-Aws-Request-Id": request_id,
                             "Lambda-Runtime-Deadline-Ms": str(deadline_ms),
-                            "Lambda-Runtime-Invoked-Function-Arn": FUNCTION_ARN,
+                            "Lambda-Runtime-Invoked-Function-Arn": function_arn,
                             "Lambda-Runtime-Trace-Id": trace,
                         },
                     )
@@ -259,37 +259,35 @@ def proc_status(pid):
     return values
 
 
-class Handler:
-    """One handler process (one execution environment) with its Runtime API."""
+class FunctionProcess:
+    """One function process (one execution environment) with its Runtime API, started with the
+    environment Lambda gives a 128 MB function in us-east-1 plus `env` and `extra_env`
+    (`NAME=VALUE` strings)."""
 
-    def __init__(self, binary, table, log_path, extra_env=()):
-        self.api = RuntimeApi()
-        env = {
+    def __init__(self, name, binary, env, log_path, extra_env=()):
+        self.api = RuntimeApi(function_arn=f"arn:aws:lambda:us-east-1:123456789012:function:{name}")
+        full_env = {
             "AWS_LAMBDA_RUNTIME_API": self.api.address,
-            "AWS_LAMBDA_FUNCTION_NAME": "session-handler",
+            "AWS_LAMBDA_FUNCTION_NAME": name,
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128",
             "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
             "AWS_LAMBDA_LOG_STREAM_NAME": "2025/01/01/[$LATEST]0123456789abcdef",
-            "AWS_LAMBDA_LOG_GROUP_NAME": "/aws/lambda/session-handler",
-            "TABLE_NAME": table,
-            "MODEL_ID": MODEL_ID,
+            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{name}",
             "AWS_REGION": "us-east-1",
             "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_ACCESS_KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID", "bench"),
-            "AWS_SECRET_ACCESS_KEY": os.environ.get("AWS_SECRET_ACCESS_KEY", "bench"),
+            "AWS_ACCESS_KEY_ID": "bench",
+            "AWS_SECRET_ACCESS_KEY": "bench",
             "AWS_SESSION_TOKEN": "bench-session-token",
             "AWS_EC2_METADATA_DISABLED": "true",
         }
-        for name in ("AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_BEDROCK_RUNTIME"):
-            if os.environ.get(name):
-                env[name] = os.environ[name]
+        full_env.update(env)
         for pair in extra_env:
-            name, _, value = pair.partition("=")
-            env[name] = value
-        self.log = open(log_path, "wb")
+            key, _, value = pair.partition("=")
+            full_env[key] = value
+        self.log = open(log_path, "ab")
         self.started = time.perf_counter_ns()
         self.process = subprocess.Popen(
-            [binary], env=env, stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT
+            [binary], env=full_env, stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT
         )
         # Popen returns once exec has succeeded: the harness's own share of the time.
         self.spawn_ms = (time.perf_counter_ns() - self.started) / 1e6
@@ -301,7 +299,7 @@ class Handler:
         return (received - self.started) / 1e6, (received - queued) / 1e6, reply
 
     def memory(self):
-        """Peak and current RSS (KiB) once the handler is idle, polling for its next event."""
+        """Peak and current RSS (KiB) once the function is idle, polling for its next event."""
         self.api.wait_poll()
         return proc_status(self.process.pid)
 
@@ -315,6 +313,22 @@ class Handler:
                 self.process.wait(timeout=5)
         self.api.close()
         self.log.close()
+
+
+class Handler(FunctionProcess):
+    """The session handler, with its table, model and the caller's endpoints and credentials."""
+
+    def __init__(self, binary, table, log_path, extra_env=()):
+        env = {
+            "TABLE_NAME": table,
+            "MODEL_ID": MODEL_ID,
+            "AWS_ACCESS_KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID", "bench"),
+            "AWS_SECRET_ACCESS_KEY": os.environ.get("AWS_SECRET_ACCESS_KEY", "bench"),
+        }
+        for name in ("AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_BEDROCK_RUNTIME"):
+            if os.environ.get(name):
+                env[name] = os.environ[name]
+        super().__init__("session-handler", binary, env, log_path, extra_env)
 
 
 def summary(values):
@@ -436,6 +450,19 @@ def print_result(result):
         print(f"  {name:32} {' '.join(cells)}")
 
 
+def write_results(json_path, header, load_before, results):
+    """Writes `header` + the load averages + `results` to `json_path` (if given) and prints the
+    load averages."""
+    if json_path:
+        with open(json_path, "w", encoding="utf-8") as out:
+            json.dump(
+                {**header, "loadavg_before": load_before, "loadavg_after": os.getloadavg(), "results": results},
+                out,
+                indent=2,
+            )
+    print(f"\nload average before {load_before[0]:.2f}, after {os.getloadavg()[0]:.2f} (1 min)")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--binary", default="target/release/session-handler")
@@ -486,19 +513,7 @@ def main():
                 warmed = True
             results.append(run_case(case, args, log_dir))
             print_result(results[-1])
-    if args.json_path:
-        with open(args.json_path, "w", encoding="utf-8") as out:
-            json.dump(
-                {
-                    "binary": args.binary,
-                    "loadavg_before": load_before,
-                    "loadavg_after": os.getloadavg(),
-                    "results": results,
-                },
-                out,
-                indent=2,
-            )
-    print(f"\nload average before {load_before[0]:.2f}, after {os.getloadavg()[0]:.2f} (1 min)")
+    write_results(args.json_path, {"binary": args.binary}, load_before, results)
 
 
 if __name__ == "__main__":

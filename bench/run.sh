@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Runs every benchmark and prints a summary against the targets:
-#   1. builds the release session handler and Bedrock stand-in;
+#   1. builds the release session handler, the three tool executors and the Bedrock stand-in;
 #   2. starts DynamoDB Local (bench/lib.sh) and runs bench/cold-start.sh (cold start, peak RSS,
 #      deployment size);
-#   3. runs `cargo bench -p shared --bench turn_overhead` with AWS_ENDPOINT_URL_DYNAMODB set,
-#      so the DynamoDB Local variants run too;
-#   4. prints bench/summary.py's table (also in target/bench/summary.md).
+#   3. runs bench/executor-cold-start.sh (the executors' cold starts and peak RSS; no services);
+#   4. runs `cargo bench -p shared --bench turn_overhead --bench tool_invoke` with
+#      AWS_ENDPOINT_URL_DYNAMODB set, so the DynamoDB Local variants run too;
+#   5. prints bench/summary.py's table (also in target/bench/summary.md).
 #
 #   bench/run.sh                  # everything, about 5 minutes after the builds
 #   RUNS=5 TURNS=5 bench/run.sh   # fewer cold-start runs
@@ -18,7 +19,8 @@ cd "$ROOT"
 source "$ROOT/bench/lib.sh"
 export BENCH_OUT
 
-cargo build --release -p session-handler -p bedrock-standin
+cargo build --release -p session-handler -p bedrock-standin \
+  -p tool-http-fetch -p tool-web-search -p tool-code-interpreter
 
 trap bench_cleanup EXIT
 export AWS_ACCESS_KEY_ID=${AWS_ACCESS_KEY_ID:-bench}
@@ -32,9 +34,10 @@ else
 fi
 
 SKIP_BUILD=1 "$ROOT/bench/cold-start.sh"
+SKIP_BUILD=1 "$ROOT/bench/executor-cold-start.sh"
 
 rm -rf "$BENCH_OUT/criterion"
-CRITERION_HOME="$BENCH_OUT/criterion" cargo bench -p shared --bench turn_overhead \
+CRITERION_HOME="$BENCH_OUT/criterion" cargo bench -p shared --bench turn_overhead --bench tool_invoke \
   | tee "$BENCH_OUT/criterion.log"
 
 bench_cleanup

@@ -3,9 +3,10 @@
 
     python3 bench/summary.py [target/bench]
 
-Reads coldstart.json (bench/coldstart.py), size.json (bench/size.sh) and the criterion
-estimates under criterion/ (CRITERION_HOME of the cargo bench run). Missing parts are said
-to be missing, not invented.
+Reads coldstart.json (bench/coldstart.py), executor-coldstart.json
+(bench/executor_coldstart.py), size.json (bench/size.sh) and the criterion estimates under
+criterion/ (CRITERION_HOME of the cargo bench run). Missing parts are said to be missing, not
+invented.
 """
 
 import json
@@ -15,6 +16,8 @@ import sys
 COLD_START_TARGET_MS = 30.0
 RSS_TARGET_MB = 40.0
 TURN_TARGET_US = 100.0
+EXECUTOR_COLD_START_TARGET_MS = 30.0
+TOOL_OVERHEAD_TARGET_MS = 5.0
 
 BENCHES = [
     ("turn/drive_turn", "state machine + driver (`drive_turn`), in-process model", TURN_TARGET_US),
@@ -150,11 +153,93 @@ def criterion(root):
     print()
 
 
+def executor_cold_start(results):
+    print("## Tool executors: cold start and peak memory (release binaries, local Runtime API)\n")
+    if not results:
+        print("No executor cold-start results (executor-coldstart.json missing).\n")
+        return
+    before, after = results.get("loadavg_before"), results.get("loadavg_after")
+    if before and after:
+        print(f"Load average (1 min) before {before[0]:.2f}, after {after[0]:.2f}.\n")
+    by_executor = {}
+    for result in results["results"]:
+        by_executor.setdefault(result["executor"], {})[result["case"]] = result
+    print("| executor | `list` first: median / p90 | a call first: median / p90 | warm call / warm list median "
+          "(harness incl.) | VmHWM max | cold start target |")
+    print("|---|---|---|---|---|---|")
+
+    def cell(case, metric="spawn_to_response_ms"):
+        stats = (case or {}).get(metric)
+        return f"{stats['median']:.2f} / {stats['p90']:.2f} ms" if stats else "not run"
+
+    for name, cases in by_executor.items():
+        warm = (cases.get("warm") or {}).get("warm_invocation_ms")
+        warm_list = (cases.get("warm") or {}).get("warm_list_ms")
+        peak = max((case["vmhwm_kib"]["max"] for case in cases.values() if "vmhwm_kib" in case), default=None)
+        medians = [
+            case["spawn_to_response_ms"]["median"]
+            for key, case in cases.items()
+            if key in ("list", "call") and "spawn_to_response_ms" in case
+        ]
+        target = ""
+        if medians:
+            target = f"< {EXECUTOR_COLD_START_TARGET_MS:.0f} ms: {verdict(max(medians), EXECUTOR_COLD_START_TARGET_MS)} (median)"
+        warm_cell = f"{warm['median']:.2f} ms" if warm else "not run"
+        if warm_list:
+            warm_cell += f" / {warm_list['median']:.2f} ms"
+        peak_cell = f"{peak / 1024:.1f} MiB" if peak else "n/a"
+        print(
+            f"| `{name}` | {cell(cases.get('list'))} | {cell(cases.get('call'))} | {warm_cell} | "
+            f"{peak_cell} | {target} |"
+        )
+    print()
+
+
+INVOKE_BENCHES = [
+    ("raw_round_trip", "(a) bare hyper POST, kept-alive connection: the Invoke round trip"),
+    ("sdk_invoke", "`aws-sdk-lambda` Invoke alone (SigV4, retry/timeout machinery, pooled client)"),
+    ("lambda_tools_call", "(b) `LambdaTools::call` through `ToolInvoker`: what the handler does per call"),
+]
+EXECUTOR_BENCHES = [
+    ("executor/handle_call", "(c) `tool_contract::handle`, no-op tool, `Value` in and out"),
+    ("executor/handle_call_logged", "the same with the executors' JSON log subscriber (one line per call)"),
+    ("executor/handle_call_bytes", "`handle_call` from event bytes to response bytes"),
+    ("executor/handle_list", "`{\"list\": true}` (schema generated per call)"),
+]
+
+
+def tool_invoke(root):
+    print("## Tool executors: warm invocation overhead (criterion, in-process Invoke API on loopback)\n")
+
+    def median(bench):
+        estimates = load(os.path.join(root, "criterion", bench, "new", "estimates.json"))
+        return estimates["median"]["point_estimate"] if estimates else None
+
+    print("| bench | what | median | target |")
+    print("|---|---|---|---|")
+    for size in ("small", "100k"):
+        group = f"tool_invoke_{size}"
+        for bench, what in INVOKE_BENCHES:
+            value = median(f"{group}/{bench}")
+            print(f"| `{group}/{bench}` | {what} | {duration(value) if value is not None else 'not run'} | |")
+        raw, ours = median(f"{group}/raw_round_trip"), median(f"{group}/lambda_tools_call")
+        if raw is not None and ours is not None:
+            overhead = ours - raw
+            target = f"< {TOOL_OVERHEAD_TARGET_MS:.0f} ms: {verdict(overhead / 1e6, TOOL_OVERHEAD_TARGET_MS)}"
+            print(f"| `{group}`: (b) − (a) | our overhead beyond the round trip | {duration(overhead)} | {target} |")
+    for bench, what in EXECUTOR_BENCHES:
+        value = median(bench)
+        print(f"| `{bench}` | {what} | {duration(value) if value is not None else 'not run'} | |")
+    print()
+
+
 def main():
     root = sys.argv[1] if len(sys.argv) > 1 else "target/bench"
     cold_start(load(os.path.join(root, "coldstart.json")))
     size(load(os.path.join(root, "size.json")))
     criterion(root)
+    executor_cold_start(load(os.path.join(root, "executor-coldstart.json")))
+    tool_invoke(root)
 
 
 if __name__ == "__main__":
