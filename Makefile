@@ -38,7 +38,7 @@ lint: ## cargo fmt --check and clippy -D warnings
 fmt: ## cargo fmt
 	cargo fmt --all
 
-build-arm64: tools-quiet ## release build for Lambda arm64: target/lambda/session-handler/bootstrap.zip
+build-arm64: tools-quiet ## release build of every function for Lambda arm64: target/lambda/<function>/bootstrap.zip
 	@scripts/build-arm64.sh
 
 validate: tools-quiet ## sam validate --lint template.yaml

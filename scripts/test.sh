@@ -18,7 +18,8 @@
 #             the tests only, so they can search everything written for it)
 #   clippy    cargo clippy --workspace --all-targets -- -D warnings
 #   validate  sam validate --lint (template.yaml)           scripts/validate.sh
-#   arm64     cargo lambda build --release --arm64 (zip)    scripts/build-arm64.sh, size reported
+#   arm64     cargo lambda build --release --arm64 (zip) of every function, sizes reported
+#             (scripts/build-arm64.sh)
 #
 # Everything started here is stopped on exit (trap), by recorded PID. Exits non-zero if any
 # step failed; the steps after a failed one still run where they can.
