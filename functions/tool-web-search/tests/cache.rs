@@ -178,3 +178,28 @@ async fn an_unreachable_cache_does_not_break_searches() {
         "no cache, so every search asks the provider"
     );
 }
+
+#[tokio::test]
+async fn a_cache_that_never_answers_is_a_miss_not_a_hung_search() {
+    let standin = StandIn::start(None).await;
+    // Accepts connections (the kernel does) but never answers a byte.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", silent.local_addr().unwrap());
+    let sdk = shared::aws::sdk_config().await;
+    let client = aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(&sdk)
+            .endpoint_url(endpoint)
+            .build(),
+    );
+    let cache = ResultCache::new(client, "silent", "web_search", Duration::from_secs(60));
+    let tool = tool(ProviderKind::Tavily, &standin.base, None).with_cache(cache);
+    let answer = tokio::time::timeout(
+        Duration::from_secs(30),
+        call(&tool, json!({"query": "silent cache"})),
+    )
+    .await
+    .expect("the search answers although the cache never does");
+    assert_eq!(answer["results"].as_array().map(Vec::len), Some(5));
+    assert_eq!(standin.calls(), 1);
+    drop(silent);
+}

@@ -20,6 +20,9 @@ use sha2::{Digest, Sha256};
 use crate::ports::StoreError;
 
 const SORT_KEY: &str = "RESULT";
+/// Time for one cache read or write, retries included. A read normally takes milliseconds; a
+/// cache that takes longer is treated as a miss rather than holding up the tool.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(1);
 /// Bumped when the meaning of a cached answer changes, so old items are never read back.
 const FORMAT_VERSION: &str = "v1";
 
@@ -77,14 +80,16 @@ impl ResultCache {
 
     /// The unexpired answer to `request`, if one is stored.
     pub async fn get(&self, request: &Value) -> Result<Option<Cached>, CacheError> {
-        let output = self
+        let read = self
             .client
             .get_item()
             .table_name(&self.table)
             .key("PK", AttributeValue::S(self.key(request)))
             .key("SK", AttributeValue::S(SORT_KEY.to_owned()))
-            .send()
+            .send();
+        let output = tokio::time::timeout(CALL_TIMEOUT, read)
             .await
+            .map_err(|_| timed_out("GetItem"))?
             .map_err(|error| failed("GetItem", &error))?;
         let Some(item) = output.item else {
             return Ok(None);
@@ -112,7 +117,8 @@ impl ResultCache {
     pub async fn put(&self, request: &Value, value: &Value) -> Result<(), CacheError> {
         let stored_at = now();
         let expires_at = stored_at.saturating_add(self.ttl.as_secs().max(1));
-        self.client
+        let write = self
+            .client
             .put_item()
             .table_name(&self.table)
             .item("PK", AttributeValue::S(self.key(request)))
@@ -121,8 +127,10 @@ impl ResultCache {
             .item("value", AttributeValue::S(value.to_string()))
             .item("stored_at", AttributeValue::N(stored_at.to_string()))
             .item("expires_at", AttributeValue::N(expires_at.to_string()))
-            .send()
+            .send();
+        tokio::time::timeout(CALL_TIMEOUT, write)
             .await
+            .map_err(|_| timed_out("PutItem"))?
             .map_err(|error| failed("PutItem", &error))?;
         Ok(())
     }
@@ -141,6 +149,14 @@ pub fn partition_key(tool: &str, request: &Value) -> String {
         key.push_str(&format!("{byte:02x}"));
     }
     key
+}
+
+fn timed_out(operation: &str) -> CacheError {
+    tracing::warn!(operation, "result cache call timed out");
+    CacheError(format!(
+        "{operation}: no answer within {} ms",
+        CALL_TIMEOUT.as_millis()
+    ))
 }
 
 fn failed<E, R>(
