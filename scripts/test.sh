@@ -140,6 +140,12 @@ put_search_secret() {
     printf %s "$SEARCH_API_KEY" | "$VENV/bin/python3" "$REPO_ROOT/scripts/put-secret.py" --name "$SEARCH_SECRET_ID"
 }
 
+# run_tests ARGS...: cargo test with the web search key given to the tests only (not on the
+# command line step() prints, not to the functions).
+run_tests() {
+    E2E_SEARCH_API_KEY="$SEARCH_API_KEY" cargo test "$@"
+}
+
 build_all() {
     cargo build --workspace && cargo test "${TEST_SELECT_ARGS[@]}" --no-run
 }
@@ -225,7 +231,7 @@ if [[ "$stack_ok" == 1 && "$build_ok" == 1 ]]; then
     step watch start_watch
     echo "E2E_API_URL=${E2E_API_URL:-} TABLE_NAME=$TABLE_NAME AWS_ENDPOINT_URL_DYNAMODB=${AWS_ENDPOINT_URL_DYNAMODB:-} AWS_ENDPOINT_URL_BEDROCK_RUNTIME=${AWS_ENDPOINT_URL_BEDROCK_RUNTIME:-}"
     # The end-to-end tests fail by themselves (and say why) if the stack is incomplete.
-    step test env E2E_SEARCH_API_KEY="$SEARCH_API_KEY" cargo test "${TEST_SELECT_ARGS[@]}" --no-fail-fast
+    step test run_tests "${TEST_SELECT_ARGS[@]}" --no-fail-fast
     stop_watch
 elif [[ "$build_ok" == 1 ]]; then
     skip watch "no local stack"
