@@ -303,6 +303,19 @@ class FunctionProcess:
         self.api.wait_poll()
         return proc_status(self.process.pid)
 
+    def record_idle(self, record):
+        """Records the harness's spawn time and, once the function is idle, its peak and current
+        RSS through `record(name, value)`."""
+        record("harness_spawn_ms", self.spawn_ms)
+        memory = self.memory()
+        record("vmhwm_kib", memory["VmHWM"])
+        record("vmrss_kib", memory["VmRSS"])
+
+    def log_tail(self, size=3000):
+        """The last `size` bytes of the function's log, as text."""
+        with open(self.log.name, "rb") as log:
+            return log.read()[-size:].decode(errors="replace")
+
     def stop(self):
         if self.process.poll() is None:
             self.process.terminate()
@@ -397,13 +410,9 @@ def run_case(case, args, log_dir):
                     if body.get("turn") != turn + 1:
                         raise RuntimeError(f"turn {turn + 1} answered as {body.get('turn')}")
                     record("turn_invocation_ms", invoke_ms)
-            record("harness_spawn_ms", process.spawn_ms)
-            memory = process.memory()
-            record("vmhwm_kib", memory["VmHWM"])
-            record("vmrss_kib", memory["VmRSS"])
+            process.record_idle(record)
         except Exception:
-            with open(log_path, "rb") as log:
-                tail = log.read()[-3000:].decode(errors="replace")
+            tail = process.log_tail()
             print(f"coldstart: case {case}, run {run + 1} failed; handler log tail:\n{tail}", file=sys.stderr)
             raise
         finally:

@@ -238,13 +238,9 @@ def run_case(name, case, args, web, log_dir):
                     _, invoke_ms, response = process.call({"list": True})
                     check_list(name, response)
                     record("warm_list_ms", invoke_ms)
-            record("harness_spawn_ms", process.spawn_ms)
-            memory = process.memory()
-            record("vmhwm_kib", memory["VmHWM"])
-            record("vmrss_kib", memory["VmRSS"])
+            process.record_idle(record)
         except Exception:
-            with open(log_path, "rb") as log:
-                tail = log.read()[-3000:].decode(errors="replace")
+            tail = process.log_tail()
             print(f"executor_coldstart: {name} {case}, run {run + 1} failed; log tail:\n{tail}", file=sys.stderr)
             raise
         finally:

@@ -26,12 +26,11 @@ use std::{
 };
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-};
 use bedrock_standin::{Options, Standin};
 use chrono::Utc;
-use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
+use criterion::{
+    criterion_group, criterion_main, measurement::WallTime, BatchSize, BenchmarkGroup, Criterion,
+};
 use serde_json::json;
 use shared::{
     adapters::{bedrock::BedrockModel, dynamodb::DynamoSessionStore, memory::MemorySessionStore},
@@ -225,6 +224,28 @@ async fn seeded_session(store: &dyn SessionStore) -> (String, String) {
     (user, session)
 }
 
+/// Benchmarks whole turns as `name`: an agent on `store` with `model` and the built-in tools,
+/// checked by one turn first; `cleanup` as for [`timed_turns`].
+fn bench_turns(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    rt: &Runtime,
+    name: &str,
+    store: Arc<dyn SessionStore>,
+    model: Arc<dyn Model>,
+    cleanup: bool,
+) {
+    let agent = Agent::new(
+        store.clone(),
+        model,
+        Arc::new(BuiltinTools::default()),
+        settings(),
+    );
+    rt.block_on(sanity_turn(&agent, store.as_ref()));
+    group.bench_function(name, |b| {
+        b.iter_custom(|iters| rt.block_on(timed_turns(&agent, store.as_ref(), iters, cleanup)))
+    });
+}
+
 /// Times `iters` turns through `agent`, moving to a fresh seeded session every
 /// `TURNS_PER_SESSION` turns (untimed). `cleanup` deletes finished sessions (memory store).
 async fn timed_turns(
@@ -350,32 +371,28 @@ fn turn(c: &mut Criterion) {
 
     // (1) Through the agent on the in-memory store.
     let store = Arc::new(MemorySessionStore::default());
-    let agent = Agent::new(
+    bench_turns(
+        &mut group,
+        &rt,
+        "agent_memory",
         store.clone(),
         Arc::new(InstantModel),
-        Arc::new(BuiltinTools::default()),
-        settings(),
+        true,
     );
-    rt.block_on(sanity_turn(&agent, store.as_ref()));
-    group.bench_function("agent_memory", |b| {
-        b.iter_custom(|iters| rt.block_on(timed_turns(&agent, store.as_ref(), iters, true)))
-    });
 
     // (3) Through the real Bedrock adapter, over loopback to the in-process stand-in.
     let standin = rt
         .block_on(Standin::start(Options::default()))
         .expect("the stand-in starts");
     let store = Arc::new(MemorySessionStore::default());
-    let agent = Agent::new(
+    bench_turns(
+        &mut group,
+        &rt,
+        "agent_memory_bedrock_standin",
         store.clone(),
         Arc::new(rt.block_on(standin_model(&standin))),
-        Arc::new(BuiltinTools::default()),
-        settings(),
+        true,
     );
-    rt.block_on(sanity_turn(&agent, store.as_ref()));
-    group.bench_function("agent_memory_bedrock_standin", |b| {
-        b.iter_custom(|iters| rt.block_on(timed_turns(&agent, store.as_ref(), iters, true)))
-    });
     group.finish();
     drop(standin);
 
@@ -385,7 +402,7 @@ fn turn(c: &mut Criterion) {
         .sample_size(50)
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(2));
-    // Every turn lists the tools; the built-in ones generate their JSON schemas each time.
+    // Every turn lists the tools (the built-in specs are generated once per process).
     group.bench_function("tool_specs", |b| b.iter(BuiltinTools::tool_specs));
     let store = MemorySessionStore::default();
     let (user, session) = rt.block_on(seeded_session(&store));
@@ -410,35 +427,6 @@ async fn dynamodb_client(endpoint: &str) -> aws_sdk_dynamodb::Client {
     aws_sdk_dynamodb::Client::from_conf(config)
 }
 
-/// Creates a table with the data model's keys (PK/SK strings, on-demand).
-async fn create_table(client: &aws_sdk_dynamodb::Client, table: &str) {
-    let attribute = |name: &str| {
-        AttributeDefinition::builder()
-            .attribute_name(name)
-            .attribute_type(ScalarAttributeType::S)
-            .build()
-            .expect("attribute definition")
-    };
-    let key = |name: &str, key_type| {
-        KeySchemaElement::builder()
-            .attribute_name(name)
-            .key_type(key_type)
-            .build()
-            .expect("key schema")
-    };
-    client
-        .create_table()
-        .table_name(table)
-        .attribute_definitions(attribute("PK"))
-        .attribute_definitions(attribute("SK"))
-        .key_schema(key("PK", KeyType::Hash))
-        .key_schema(key("SK", KeyType::Range))
-        .billing_mode(BillingMode::PayPerRequest)
-        .send()
-        .await
-        .expect("CreateTable on DynamoDB Local");
-}
-
 fn turn_dynamodb(c: &mut Criterion) {
     let Some(endpoint) = std::env::var("AWS_ENDPOINT_URL_DYNAMODB")
         .ok()
@@ -453,7 +441,7 @@ fn turn_dynamodb(c: &mut Criterion) {
     let rt = runtime();
     let client = rt.block_on(dynamodb_client(&endpoint));
     let table = format!("bench-turns-{}", uuid::Uuid::new_v4().simple());
-    rt.block_on(create_table(&client, &table));
+    rt.block_on(shared::store_conformance::create_table(&client, &table));
     let store = Arc::new(DynamoSessionStore::new(client.clone(), table.clone(), 1));
 
     let mut group = c.benchmark_group("turn_dynamodb");
@@ -462,30 +450,26 @@ fn turn_dynamodb(c: &mut Criterion) {
         .warm_up_time(Duration::from_secs(2))
         .measurement_time(Duration::from_secs(6));
 
-    let agent = Agent::new(
+    bench_turns(
+        &mut group,
+        &rt,
+        "agent_dynamodb",
         store.clone(),
         Arc::new(InstantModel),
-        Arc::new(BuiltinTools::default()),
-        settings(),
+        false,
     );
-    rt.block_on(sanity_turn(&agent, store.as_ref()));
-    group.bench_function("agent_dynamodb", |b| {
-        b.iter_custom(|iters| rt.block_on(timed_turns(&agent, store.as_ref(), iters, false)))
-    });
 
     let standin = rt
         .block_on(Standin::start(Options::default()))
         .expect("the stand-in starts");
-    let agent = Agent::new(
+    bench_turns(
+        &mut group,
+        &rt,
+        "agent_dynamodb_bedrock_standin",
         store.clone(),
         Arc::new(rt.block_on(standin_model(&standin))),
-        Arc::new(BuiltinTools::default()),
-        settings(),
+        false,
     );
-    rt.block_on(sanity_turn(&agent, store.as_ref()));
-    group.bench_function("agent_dynamodb_bedrock_standin", |b| {
-        b.iter_custom(|iters| rt.block_on(timed_turns(&agent, store.as_ref(), iters, false)))
-    });
     group.finish();
 
     drop(standin);

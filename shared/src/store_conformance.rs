@@ -14,7 +14,54 @@ pub use fixtures::{chat_turn, commit, new_id, record, tool_turn, trace};
 pub use lifecycle::*;
 pub use turns::*;
 
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    TimeToLiveSpecification,
+};
+
 use crate::ports::SessionStore;
+
+/// Creates `table` as template.yaml defines it (PK/SK strings, on demand, TTL on `expires_at`),
+/// for tests and benches against DynamoDB Local. Panics on failure.
+pub async fn create_table(client: &aws_sdk_dynamodb::Client, table: &str) {
+    let attribute = |name: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .expect("attribute definition")
+    };
+    let key = |name: &str, key_type| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(key_type)
+            .build()
+            .expect("key schema")
+    };
+    client
+        .create_table()
+        .table_name(table)
+        .attribute_definitions(attribute("PK"))
+        .attribute_definitions(attribute("SK"))
+        .key_schema(key("PK", KeyType::Hash))
+        .key_schema(key("SK", KeyType::Range))
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .expect("CreateTable on DynamoDB Local");
+    let ttl = TimeToLiveSpecification::builder()
+        .attribute_name("expires_at")
+        .enabled(true)
+        .build()
+        .expect("TTL specification");
+    client
+        .update_time_to_live()
+        .table_name(table)
+        .time_to_live_specification(ttl)
+        .send()
+        .await
+        .expect("UpdateTimeToLive");
+}
 
 /// Writes one `#[tokio::test]` per conformance check for the store built by `$make` (an
 /// expression, evaluated in each async test, so `make_store().await` works).

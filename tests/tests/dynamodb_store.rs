@@ -10,10 +10,7 @@ use std::sync::{Arc, Mutex};
 use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
 use aws_sdk_dynamodb::config::{ConfigBag, Credentials, Intercept, Region, RuntimeComponents};
 use aws_sdk_dynamodb::error::BoxError;
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
-    ScalarAttributeType, TimeToLiveSpecification,
-};
+use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Duration, Utc};
 use shared::adapters::dynamodb::DynamoSessionStore;
@@ -94,43 +91,7 @@ async fn client(requests: &RequestCounter) -> Client {
 /// Creates the table of the data model (PAY_PER_REQUEST, TTL on `expires_at`).
 async fn create_table(client: &Client) -> String {
     let table = new_id("sessions-test");
-    let attribute = |name: &str| {
-        AttributeDefinition::builder()
-            .attribute_name(name)
-            .attribute_type(ScalarAttributeType::S)
-            .build()
-            .unwrap()
-    };
-    let key = |name: &str, key_type| {
-        KeySchemaElement::builder()
-            .attribute_name(name)
-            .key_type(key_type)
-            .build()
-            .unwrap()
-    };
-    client
-        .create_table()
-        .table_name(&table)
-        .attribute_definitions(attribute("PK"))
-        .attribute_definitions(attribute("SK"))
-        .key_schema(key("PK", KeyType::Hash))
-        .key_schema(key("SK", KeyType::Range))
-        .billing_mode(BillingMode::PayPerRequest)
-        .send()
-        .await
-        .expect("CreateTable on DynamoDB Local");
-    let ttl = TimeToLiveSpecification::builder()
-        .attribute_name("expires_at")
-        .enabled(true)
-        .build()
-        .unwrap();
-    client
-        .update_time_to_live()
-        .table_name(&table)
-        .time_to_live_specification(ttl)
-        .send()
-        .await
-        .expect("UpdateTimeToLive");
+    shared::store_conformance::create_table(client, &table).await;
     table
 }
 

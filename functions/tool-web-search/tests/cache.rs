@@ -12,11 +12,11 @@ use serde_json::{json, Value};
 use shared::{adapters::result_cache::ResultCache, tool_contract::handle};
 use tool_web_search::{ProviderKind, WebSearch};
 
+/// A successful call's output.
 async fn call(tool: &WebSearch, arguments: Value) -> Value {
-    let response = handle(tool, json!({"name": "web_search", "arguments": arguments})).await;
-    let text = response["content"][0]["text"].as_str().unwrap_or_default();
-    assert_ne!(response["isError"], true, "{text}");
-    serde_json::from_str(text).unwrap()
+    let (is_error, text) = common::call(tool, arguments).await;
+    assert!(!is_error, "{text}");
+    serde_json::from_str(&text).unwrap()
 }
 
 /// A query no other test (or earlier run on the same table) has searched for.

@@ -4,19 +4,9 @@
 
 mod common;
 
-use common::{tool, LogBuffer, Moto, StandIn};
-use serde_json::{json, Value};
-use shared::tool_contract::handle;
-use tool_web_search::{ProviderKind, WebSearch};
-
-async fn call(tool: &WebSearch, arguments: Value) -> (bool, String) {
-    let response = handle(tool, json!({"name": "web_search", "arguments": arguments})).await;
-    let text = response["content"][0]["text"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    (response["isError"] == true, text)
-}
+use common::{call, tool, LogBuffer, Moto, StandIn};
+use serde_json::json;
+use tool_web_search::ProviderKind;
 
 #[tokio::test]
 async fn the_key_appears_in_no_output_error_debug_output_or_log_line() {

@@ -3,19 +3,10 @@
 
 mod common;
 
-use common::{tool, Moto, StandIn};
+use common::{call, tool, Moto, StandIn};
 use serde_json::{json, Value};
 use shared::tool_contract::handle;
-use tool_web_search::{ProviderKind, WebSearch, LOCAL_NOTE};
-
-async fn call(tool: &WebSearch, arguments: Value) -> (bool, String) {
-    let response = handle(tool, json!({"name": "web_search", "arguments": arguments})).await;
-    let text = response["content"][0]["text"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    (response["isError"] == true, text)
-}
+use tool_web_search::{ProviderKind, LOCAL_NOTE};
 
 #[tokio::test]
 async fn tavily_results_are_normalized_and_the_key_from_secrets_manager_is_sent_once_cached() {

@@ -15,7 +15,8 @@ use std::{
 };
 
 use aws_sdk_secretsmanager::config::{BehaviorVersion, Credentials, Region};
-use shared::adapters::result_cache::ResultCache;
+use serde_json::{json, Value};
+use shared::{adapters::result_cache::ResultCache, tool_contract::handle};
 use tool_web_search::{KeyCache, ProviderKind, SearchConfig, SecretsManagerKeys, WebSearch};
 use url::Url;
 
@@ -166,6 +167,16 @@ impl Moto {
             .await
             .unwrap();
     }
+}
+
+/// Calls `web_search` through the tool contract: whether the result is an error, and its text.
+pub async fn call(tool: &WebSearch, arguments: Value) -> (bool, String) {
+    let response = handle(tool, json!({"name": "web_search", "arguments": arguments})).await;
+    let text = response["content"][0]["text"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    (response["isError"] == true, text)
 }
 
 /// A tool for `provider` at `base`, keyed by `secret` in `moto` (or keyless when `None`).
