@@ -161,6 +161,7 @@ fn settings() -> AgentSettings {
         },
         guardrail: None,
         pricing: Pricing::for_model(MODEL_ID),
+        ..AgentSettings::default()
     }
 }
 
@@ -209,6 +210,7 @@ async fn seeded_session(store: &dyn SessionStore) -> (String, String) {
                 usage: Usage::default(),
                 cost: None,
                 steps: Vec::new(),
+                omitted_tool_steps: 0,
             },
             title: (turn == 1).then(|| "seeded".to_owned()),
             idempotency: None,
@@ -267,6 +269,7 @@ async fn timed_turns(
                     session_id: &session,
                     message: QUESTION,
                     idempotency_key: None,
+                    arrived: std::time::Instant::now(),
                     time_left: None,
                 })
                 .await
@@ -294,6 +297,7 @@ async fn sanity_turn(agent: &Agent, store: &dyn SessionStore) {
             session_id: &session,
             message: QUESTION,
             idempotency_key: None,
+            arrived: std::time::Instant::now(),
             time_left: None,
         })
         .await
@@ -346,12 +350,22 @@ fn turn(c: &mut Criterion) {
         session_id: "bench-session".into(),
         trace_id: "bench-trace".into(),
         tool_timeout: Duration::from_secs(10),
+        started: tokio::time::Instant::now(),
     };
     let pricing = Pricing::for_model(MODEL_ID);
     let run = |request: ModelRequest| {
         rt.block_on(async {
-            let mut state =
-                TurnState::start(request, Message::user_text(QUESTION), limits, pricing);
+            let mut state = TurnState::start(
+                request,
+                Message::user_text(QUESTION),
+                limits,
+                pricing,
+                AgentSettings::default().context,
+            );
+            let context = TurnContext {
+                started: tokio::time::Instant::now(),
+                ..context.clone()
+            };
             drive_turn(&mut state, &model, &tools, &context)
                 .await
                 .expect("the turn runs");

@@ -5,12 +5,16 @@ use std::{collections::BTreeMap, str::FromStr, time::Duration};
 
 use crate::{
     adapters::lambda_tools::parse_tool_functions,
-    agent::AgentSettings,
+    agent::{AgentSettings, MAX_STEPS_LIMIT},
     domain::{
+        context::{known_context_tokens, ContextBudget, DEFAULT_CONTEXT_TOKENS},
         model::{GuardrailConfig, InferenceConfig},
         pricing::Pricing,
     },
 };
+
+/// The fewest input tokens a configured context budget must leave.
+const MIN_INPUT_TOKENS: u64 = 2_048;
 
 /// How callers are identified.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -117,10 +121,22 @@ impl Config {
             (None, Some(_)) => return Err(ConfigError::Missing("GUARDRAIL_ID")),
             (None, None) => None,
         };
-        let max_steps = parse(&get, "MAX_STEPS")?.unwrap_or(8);
-        if max_steps == 0 {
+        let defaults = AgentSettings::default();
+        let max_steps = parse(&get, "MAX_STEPS")?.unwrap_or(defaults.max_steps);
+        if !(1..=MAX_STEPS_LIMIT).contains(&max_steps) {
             return Err(ConfigError::Invalid {
                 name: "MAX_STEPS",
+                reason: format!(
+                    "must be between 1 and {MAX_STEPS_LIMIT} (a turn is stored in one transaction of at most 100 items)"
+                ),
+            });
+        }
+        let max_output_tokens: u32 = parse(&get, "MAX_OUTPUT_TOKENS")?.unwrap_or(1024);
+        let context = context_budget(&get, &model_id, max_output_tokens)?;
+        let retention_hours: u64 = parse(&get, "IDEMPOTENCY_TTL_HOURS")?.unwrap_or(24);
+        if retention_hours == 0 {
+            return Err(ConfigError::Invalid {
+                name: "IDEMPOTENCY_TTL_HOURS",
                 reason: "must be at least 1".into(),
             });
         }
@@ -150,8 +166,10 @@ impl Config {
                 tool_timeout: Duration::from_millis(
                     parse(&get, "TOOL_TIMEOUT_MS")?.unwrap_or(10_000),
                 ),
+                context,
+                idempotency_retention: Duration::from_secs(retention_hours * 3600),
                 inference: InferenceConfig {
-                    max_tokens: Some(parse(&get, "MAX_OUTPUT_TOKENS")?.unwrap_or(1024)),
+                    max_tokens: Some(max_output_tokens),
                     temperature: parse(&get, "TEMPERATURE")?,
                     top_p: None,
                     stop_sequences: Vec::new(),
@@ -162,6 +180,60 @@ impl Config {
             model_id,
         })
     }
+}
+
+/// The context budget: `MODEL_CONTEXT_TOKENS` (default: the model's window from the built-in
+/// table, else [`DEFAULT_CONTEXT_TOKENS`]), `MAX_TOOL_RESULT_TOKENS` (default 8000) and
+/// `MAX_STEP_TOOL_RESULT_TOKENS` (default 24000), checked to leave room for the input.
+fn context_budget(
+    get: &impl Fn(&'static str) -> Option<String>,
+    model_id: &str,
+    max_output_tokens: u32,
+) -> Result<ContextBudget, ConfigError> {
+    let defaults = AgentSettings::default().context;
+    let mut budget = ContextBudget {
+        context_tokens: parse(get, "MODEL_CONTEXT_TOKENS")?
+            .or_else(|| known_context_tokens(model_id))
+            .unwrap_or(DEFAULT_CONTEXT_TOKENS),
+        output_tokens: u64::from(max_output_tokens),
+        tool_result_tokens: 0,
+        step_tool_result_tokens: 0,
+    };
+    // The defaults shrink with a small window; a value set by hand must fit it.
+    let half = budget.input_tokens() / 2;
+    budget.step_tool_result_tokens = parse(get, "MAX_STEP_TOOL_RESULT_TOKENS")?
+        .unwrap_or(defaults.step_tool_result_tokens.min(half));
+    budget.tool_result_tokens = parse(get, "MAX_TOOL_RESULT_TOKENS")?.unwrap_or(
+        defaults
+            .tool_result_tokens
+            .min(budget.step_tool_result_tokens),
+    );
+    let input = budget.input_tokens();
+    if input < MIN_INPUT_TOKENS {
+        return Err(ConfigError::Invalid {
+            name: "MODEL_CONTEXT_TOKENS",
+            reason: format!(
+                "{} tokens less MAX_OUTPUT_TOKENS ({max_output_tokens}) and a 5% margin leaves {input} for the input; at least {MIN_INPUT_TOKENS} are needed",
+                budget.context_tokens
+            ),
+        });
+    }
+    if budget.tool_result_tokens == 0 {
+        return Err(ConfigError::Invalid {
+            name: "MAX_TOOL_RESULT_TOKENS",
+            reason: "must be at least 1".into(),
+        });
+    }
+    if budget.step_tool_result_tokens == 0 || budget.step_tool_result_tokens > input / 2 {
+        return Err(ConfigError::Invalid {
+            name: "MAX_STEP_TOOL_RESULT_TOKENS",
+            reason: format!(
+                "must be between 1 and half the input budget ({})",
+                input / 2
+            ),
+        });
+    }
+    Ok(budget)
 }
 
 /// The system prompt used when `SYSTEM_PROMPT` is not set.

@@ -3,6 +3,8 @@
 //! Tool calls of one step run concurrently, each bounded by the tool timeout and the time left;
 //! a tool that fails, panics or times out becomes an error result the model reads, never a
 //! failed turn. A model call that outlives the turn's time ends the turn by its wall-time cap.
+//! A model that says the input is too long for its context gets the request again, fitted to a
+//! smaller budget, a few times before the overflow counts as a failure.
 
 use std::{panic::AssertUnwindSafe, time::Duration};
 
@@ -28,6 +30,9 @@ pub struct TurnContext {
     pub trace_id: String,
     /// The longest one tool call may take.
     pub tool_timeout: Duration,
+    /// When the turn's clock started: the request's arrival, so the time spent before the loop
+    /// (idempotency, loading, tool listing) counts against the turn's wall time.
+    pub started: Instant,
 }
 
 /// Runs the turn until it is done. Fails only when the model fails.
@@ -37,7 +42,7 @@ pub async fn drive_turn(
     tools: &dyn ToolInvoker,
     context: &TurnContext,
 ) -> Result<(), ModelError> {
-    let started = Instant::now();
+    let started = context.started;
     let max_wall_time = state.limits().max_wall_time;
     loop {
         match state.next_action(started.elapsed()) {
@@ -46,10 +51,16 @@ pub async fn drive_turn(
                 let call_started = Instant::now();
                 let time_left = max_wall_time.saturating_sub(started.elapsed());
                 match tokio::time::timeout(time_left, model.converse(request)).await {
-                    Ok(response) => {
-                        let response = response?;
-                        state.record_model_response(response, call_started.elapsed());
+                    Ok(Ok(response)) => {
+                        state.record_model_response(response, call_started.elapsed())
                     }
+                    Ok(Err(ModelError::ContextOverflow(detail))) => {
+                        if !state.record_context_overflow() {
+                            return Err(ModelError::ContextOverflow(detail));
+                        }
+                        tracing::warn!(trace_id = %context.trace_id, "the model said the input is too long; fitting it to a smaller budget");
+                    }
+                    Ok(Err(error)) => return Err(error),
                     // Out of time: the next `next_action` ends the turn by its wall-time cap.
                     Err(_) => {
                         tracing::warn!(trace_id = %context.trace_id, "model call cut off by the turn's time limit")

@@ -14,24 +14,48 @@ use crate::domain::{
     trace::TurnTrace,
 };
 
-/// Why a model call failed.
+/// Why a model call failed. Each kind says whether a retry can help (see
+/// [`ModelError::is_transient`]).
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
     /// The provider is throttling us; retry later.
     #[error("the model is throttling requests")]
     Throttled,
-    /// The provider rejected the request as invalid.
+    /// The request is longer than the model's context window.
+    #[error("the request is too long for the model's context window: {0}")]
+    ContextOverflow(String),
+    /// The provider rejected the request as invalid; the same request will fail again.
     #[error("the model rejected the request: {0}")]
     Invalid(String),
-    /// Access to the model is not granted.
+    /// Access to the model is not granted (or the model does not exist); a configuration fault.
     #[error("access to the model was denied")]
     AccessDenied,
     /// The call did not finish in the time left.
     #[error("the model did not answer in time")]
     Timeout,
-    /// Any other failure (network, provider error).
+    /// A transient failure: the provider is unavailable, the model not ready, an internal
+    /// error, the network. Names the error kind, never the conversation.
     #[error("the model is unavailable: {0}")]
     Unavailable(String),
+}
+
+impl ModelError {
+    /// True when the same request may succeed if retried later.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Throttled | Self::Timeout | Self::Unavailable(_))
+    }
+
+    /// A short stable name of the kind, for answers, traces and logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Throttled => "throttled",
+            Self::ContextOverflow(_) => "context_overflow",
+            Self::Invalid(_) => "invalid_request",
+            Self::AccessDenied => "access_denied",
+            Self::Timeout => "timeout",
+            Self::Unavailable(_) => "unavailable",
+        }
+    }
 }
 
 /// A language model that takes a conversation and answers with one assistant message.
@@ -89,9 +113,17 @@ pub enum StoreError {
     /// The session already exists (create with a taken id).
     #[error("the session already exists")]
     AlreadyExists,
-    /// The store could not be reached or failed.
+    /// The store could not be reached or failed in a way a retry may fix (throttling, a
+    /// timeout, a network or service error).
     #[error("storage unavailable: {0}")]
     Unavailable(String),
+    /// A write exceeds a limit of the store (item, transaction); retrying cannot fix it.
+    #[error("too large to store: {0}")]
+    TooLarge(String),
+    /// The store refused the request as invalid, or holds something it cannot read back;
+    /// retrying cannot fix it.
+    #[error("storage refused the request: {0}")]
+    Rejected(String),
 }
 
 /// A session as listed: owner, title, version and totals.
@@ -133,14 +165,36 @@ pub struct StoredMessage {
 }
 
 /// The recent messages of a session, as loaded for a turn.
+///
+/// The store returns what it has, newest last, expired items left out; which of them the model
+/// sees is the domain's choice (`domain::context::select_history`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct SessionWindow {
-    /// The session's version when loaded: the seq of its last message (0 when empty).
+    /// The session's version when loaded: the number of messages ever stored, as the session's
+    /// header (and marker) record it (0 when empty). The one source of the version.
     pub version: u64,
     /// The turn number of the last stored turn (0 when empty).
     pub last_turn: u64,
     /// The most recent messages, oldest first, at most the requested count.
     pub messages: Vec<StoredMessage>,
+}
+
+/// Which part of a list to read: the items after a position, at most `limit` of them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PageRequest {
+    /// Start after this position (a message's seq, a trace's turn); `None` from the start.
+    pub after: Option<u64>,
+    /// Most items to return (at least 1).
+    pub limit: usize,
+}
+
+/// One page of a list, oldest first.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Page<T> {
+    /// The items.
+    pub items: Vec<T>,
+    /// The position to continue after, when more items may follow.
+    pub next: Option<u64>,
 }
 
 /// A stored response for a request that carried an `Idempotency-Key`.
@@ -154,6 +208,52 @@ pub struct IdempotencyRecord {
     pub session_id: String,
     /// The response body to replay.
     pub response: Value,
+    /// Until when the record is kept and replayed (Unix seconds); a record past it is gone.
+    pub expires_at: i64,
+}
+
+/// A request's claim on its idempotency key, taken before the turn runs so that a retry
+/// arriving while it runs cannot start a second turn.
+#[derive(Clone, Debug, PartialEq)]
+pub struct IdempotencyClaim {
+    /// The key the client sent.
+    pub key: String,
+    /// Fingerprint of the request.
+    pub request_hash: String,
+    /// Identifies this attempt; only it may complete or release the claim.
+    pub token: String,
+    /// When the claim lapses if the attempt never completes it (it crashed): the invocation's
+    /// deadline. A retry after it may claim the key again.
+    pub lease_until: DateTime<Utc>,
+    /// Now, by the caller's clock.
+    pub now: DateTime<Utc>,
+}
+
+/// What claiming an idempotency key found.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ClaimOutcome {
+    /// The key was free (or its record had expired): this attempt holds it now.
+    Claimed,
+    /// A request with this key completed: its record, to replay (or refuse, if the request
+    /// differs).
+    Completed(IdempotencyRecord),
+    /// Another attempt with this key is running.
+    InFlight {
+        /// The running attempt's request fingerprint.
+        request_hash: String,
+        /// When its claim lapses.
+        lease_until: DateTime<Utc>,
+    },
+}
+
+/// What a turn with an idempotency key stores with it: the completed record, replacing the
+/// claim of the attempt named by `token`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct IdempotencyCompletion {
+    /// The record to keep.
+    pub record: IdempotencyRecord,
+    /// The claim's token.
+    pub token: String,
 }
 
 /// Everything one turn stores, written at once or not at all.
@@ -174,7 +274,7 @@ pub struct TurnCommit {
     /// Set on the first turn to title the session.
     pub title: Option<String>,
     /// Stored with the turn when the request carried an idempotency key.
-    pub idempotency: Option<IdempotencyRecord>,
+    pub idempotency: Option<IdempotencyCompletion>,
     /// When the turn is stored.
     pub now: DateTime<Utc>,
 }
@@ -192,7 +292,8 @@ pub trait SessionStore: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<SessionHeader, StoreError>;
 
-    /// Loads the last `max_messages` messages of a session, in one read.
+    /// Loads the last `max_messages` messages of a session, in one read; expired items are
+    /// left out (a session whose marker expired is `NotFound`).
     async fn load_window(
         &self,
         user_id: &str,
@@ -213,27 +314,49 @@ pub trait SessionStore: Send + Sync {
     /// The user's sessions, most recently updated first.
     async fn list_sessions(&self, user_id: &str) -> Result<Vec<SessionHeader>, StoreError>;
 
-    /// A session's header and every message, oldest first.
+    /// A session's header and one page of its messages (by seq), oldest first.
     async fn get_session(
         &self,
         user_id: &str,
         session_id: &str,
-    ) -> Result<(SessionHeader, Vec<StoredMessage>), StoreError>;
+        page: PageRequest,
+    ) -> Result<(SessionHeader, Page<StoredMessage>), StoreError>;
 
-    /// The traces of every turn of a session, oldest first.
+    /// One page of the traces of a session's turns (by turn), oldest first.
     async fn get_traces(
         &self,
         user_id: &str,
         session_id: &str,
-    ) -> Result<Vec<TurnTrace>, StoreError>;
+        page: PageRequest,
+    ) -> Result<Page<TurnTrace>, StoreError>;
 
-    /// Deletes a session and everything stored under it.
+    /// Deletes a session and everything stored under it, its idempotency records included.
     async fn delete_session(&self, user_id: &str, session_id: &str) -> Result<(), StoreError>;
 
-    /// The stored response for an idempotency key, if any.
+    /// Claims an idempotency key of a session for one attempt (one conditional write), or says
+    /// who holds it. Expired records and lapsed claims count as free.
+    async fn claim_idempotency(
+        &self,
+        user_id: &str,
+        session_id: &str,
+        claim: &IdempotencyClaim,
+    ) -> Result<ClaimOutcome, StoreError>;
+
+    /// Gives up a claim this attempt holds (its turn failed and stored nothing), so a retry
+    /// can run at once. Does nothing if the claim is no longer this attempt's.
+    async fn release_idempotency(
+        &self,
+        user_id: &str,
+        session_id: &str,
+        key: &str,
+        token: &str,
+    ) -> Result<(), StoreError>;
+
+    /// The completed record of an idempotency key of a session, unless it expired.
     async fn get_idempotency(
         &self,
         user_id: &str,
+        session_id: &str,
         key: &str,
     ) -> Result<Option<IdempotencyRecord>, StoreError>;
 }

@@ -10,7 +10,9 @@ mod fixtures;
 mod lifecycle;
 mod turns;
 
-pub use fixtures::{chat_turn, commit, new_id, record, tool_turn, trace};
+pub use fixtures::{
+    chat_turn, claim, claimed, commit, new_id, record, session_of, tool_turn, trace, traces_of, ALL,
+};
 pub use lifecycle::*;
 pub use turns::*;
 
@@ -71,14 +73,17 @@ macro_rules! session_store_conformance_tests {
         $crate::session_store_conformance_tests!(@each $make;
             create_then_load_gives_an_empty_window,
             appended_turns_are_loaded_back_in_order_with_totals,
-            window_is_limited_and_never_starts_inside_a_turn,
+            window_is_the_newest_messages_and_the_sessions_version,
+            pages_cover_every_message_and_trace_once,
             stale_expected_version_conflicts_and_stores_nothing,
             concurrent_appends_have_exactly_one_winner,
             other_users_sessions_are_not_found,
             sessions_are_listed_most_recently_updated_first,
             delete_removes_everything,
             a_turn_racing_a_delete_cannot_resurrect_the_session,
-            idempotency_record_is_stored_with_the_turn,
+            idempotency_claim_is_completed_by_its_turn,
+            released_lapsed_and_expired_keys_are_free,
+            delete_removes_idempotency_records,
             reused_session_id_on_create_is_already_exists,
             oversized_message_is_truncated_to_fit,
         );
@@ -98,14 +103,17 @@ macro_rules! session_store_conformance_tests {
 pub async fn run_all(store: &dyn SessionStore) {
     create_then_load_gives_an_empty_window(store).await;
     appended_turns_are_loaded_back_in_order_with_totals(store).await;
-    window_is_limited_and_never_starts_inside_a_turn(store).await;
+    window_is_the_newest_messages_and_the_sessions_version(store).await;
+    pages_cover_every_message_and_trace_once(store).await;
     stale_expected_version_conflicts_and_stores_nothing(store).await;
     concurrent_appends_have_exactly_one_winner(store).await;
     other_users_sessions_are_not_found(store).await;
     sessions_are_listed_most_recently_updated_first(store).await;
     delete_removes_everything(store).await;
     a_turn_racing_a_delete_cannot_resurrect_the_session(store).await;
-    idempotency_record_is_stored_with_the_turn(store).await;
+    idempotency_claim_is_completed_by_its_turn(store).await;
+    released_lapsed_and_expired_keys_are_free(store).await;
+    delete_removes_idempotency_records(store).await;
     reused_session_id_on_create_is_already_exists(store).await;
     oversized_message_is_truncated_to_fit(store).await;
 }

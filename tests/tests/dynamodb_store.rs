@@ -16,7 +16,7 @@ use chrono::{DateTime, Duration, Utc};
 use shared::adapters::dynamodb::DynamoSessionStore;
 use shared::domain::message::Message;
 use shared::ports::{SessionStore, StoreError};
-use shared::store_conformance::{chat_turn, commit, new_id, record, tool_turn};
+use shared::store_conformance::{chat_turn, claimed, commit, new_id, tool_turn};
 use tokio::sync::OnceCell;
 
 /// TTL the stores under test are built with.
@@ -189,7 +189,7 @@ async fn items_follow_the_data_model_with_ttls() {
     let expires = 1_800_000_000 + i64::from(TTL_DAYS) * 86_400;
     h.store.create_session(&user, &session, now).await.unwrap();
     let mut turn = commit(0, 1, tool_turn("q1"), now);
-    turn.idempotency = Some(record("key-1", &session));
+    turn.idempotency = Some(claimed(&h.store, &user, &session, "key-1").await);
     h.store.append_turn(&user, &session, &turn).await.unwrap();
 
     let headers = partition(&h, &format!("USER#{user}")).await;
@@ -211,6 +211,7 @@ async fn items_follow_the_data_model_with_ttls() {
     assert_eq!(
         sort_keys,
         [
+            "IDEMPOTENCY#key-1",
             "MSG#0000000001",
             "MSG#0000000002",
             "MSG#0000000003",
@@ -219,7 +220,18 @@ async fn items_follow_the_data_model_with_ttls() {
             "TRACE#0000000001"
         ]
     );
+    let (records, items): (Vec<_>, Vec<_>) = items.into_iter().partition(|item| {
+        item["SK"]
+            .as_s()
+            .is_ok_and(|sk| sk.starts_with("IDEMPOTENCY#"))
+    });
     assert!(items.iter().all(|item| item["expires_at"] == n(expires)));
+    let marker = &items[4];
+    assert_eq!(
+        (&marker["version"], &marker["turn"]),
+        (&n(4), &n(1)),
+        "the marker carries the version"
+    );
     let first = &items[0];
     assert_eq!((&first["seq"], &first["turn"]), (&n(1), &n(1)));
     assert_eq!(first["role"], AttributeValue::S("user".into()));
@@ -235,10 +247,10 @@ async fn items_follow_the_data_model_with_ttls() {
     let trace: serde_json::Value = serde_json::from_str(items[5]["trace"].as_s().unwrap()).unwrap();
     assert_eq!(trace["trace_id"], turn.trace.trace_id.as_str());
 
-    let records = partition(&h, &format!("USER#{user}#IDEMPOTENCY")).await;
     assert_eq!(records.len(), 1);
-    assert_eq!(records[0]["SK"], AttributeValue::S("key-1".into()));
-    assert_eq!(records[0]["expires_at"], n(1_800_000_000 + 86_400));
+    assert_eq!(records[0]["state"], AttributeValue::S("completed".into()));
+    let record = turn.idempotency.as_ref().map(|c| c.record.expires_at);
+    assert_eq!(records[0]["expires_at"], n(record.unwrap()));
 
     let ttl = h
         .client

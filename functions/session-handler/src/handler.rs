@@ -1,6 +1,6 @@
 //! The HTTP handler: parse, authorize, call the agent, map the result to a response.
 
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use lambda_http::{http::StatusCode, Body, Request, RequestExt, Response};
 use serde_json::json;
@@ -8,13 +8,15 @@ use serde_json::json;
 use shared::{
     agent::{Agent, AgentError, TurnRequest},
     config::AuthMode,
-    ports::{ModelError, SessionHeader},
+    ports::SessionHeader,
 };
 
 use crate::{
-    problem::{empty, json, problem},
+    page::{self, Paged},
+    problem::{empty, json, problem, problem_of},
     request::{self, BadRequest},
     routes::{route, NoRoute, Route},
+    status,
 };
 
 /// What the handler needs, built once per execution environment.
@@ -32,11 +34,12 @@ pub struct App {
 
 /// Handles one HTTP request. Never fails: every error is a `problem+json` response.
 pub async fn handle(app: &App, request: Request) -> Response<Body> {
-    let started = std::time::Instant::now();
+    // The turn's clock starts here: everything before the loop counts against its time.
+    let started = Instant::now();
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     let response = match route(&method, &path) {
-        Ok(route) => dispatch(app, &request, route).await,
+        Ok(route) => dispatch(app, &request, route, started).await,
         Err(NoRoute::NotFound) => problem(StatusCode::NOT_FOUND, "no such route"),
         Err(NoRoute::MethodNotAllowed(allowed)) => {
             let mut response = problem(
@@ -58,7 +61,12 @@ pub async fn handle(app: &App, request: Request) -> Response<Body> {
     response
 }
 
-async fn dispatch(app: &App, request: &Request, route: Route<'_>) -> Response<Body> {
+async fn dispatch(
+    app: &App,
+    request: &Request,
+    route: Route<'_>,
+    arrived: Instant,
+) -> Response<Body> {
     let user = match request::caller(request, app.auth_mode) {
         Ok(user) => user,
         Err(bad) => return bad_request(bad),
@@ -79,16 +87,21 @@ async fn dispatch(app: &App, request: &Request, route: Route<'_>) -> Response<Bo
             json(StatusCode::OK, &json!({ "sessions": sessions }))
         }),
         Route::GetSession(raw) => {
-            let id = match request::session_id(raw) {
-                Ok(id) => id,
+            let (id, page) = match request::session_id(raw)
+                .and_then(|id| Ok((id, page::page_request(request, Paged::Messages)?)))
+            {
+                Ok(parsed) => parsed,
                 Err(bad) => return bad_request(bad),
             };
             app.agent
-                .get_session(&user, &id)
+                .get_session(&user, &id, page)
                 .await
-                .map(|(header, messages)| {
+                .map(|(header, page)| {
                     let mut view = header_view(&header);
-                    view["messages"] = json!(messages
+                    view["next_cursor"] =
+                        json!(page.next.map(|next| page::encode(next, Paged::Messages)));
+                    view["messages"] = json!(page
+                        .items
                         .iter()
                         .map(|m| json!({
                             "seq": m.seq,
@@ -102,14 +115,22 @@ async fn dispatch(app: &App, request: &Request, route: Route<'_>) -> Response<Bo
                 })
         }
         Route::GetTrace(raw) => {
-            let id = match request::session_id(raw) {
-                Ok(id) => id,
+            let (id, page) = match request::session_id(raw)
+                .and_then(|id| Ok((id, page::page_request(request, Paged::Traces)?)))
+            {
+                Ok(parsed) => parsed,
                 Err(bad) => return bad_request(bad),
             };
-            app.agent
-                .get_traces(&user, &id)
-                .await
-                .map(|turns| json(StatusCode::OK, &json!({"session_id": id, "turns": turns})))
+            app.agent.get_traces(&user, &id, page).await.map(|page| {
+                json(
+                    StatusCode::OK,
+                    &json!({
+                        "session_id": id,
+                        "turns": page.items,
+                        "next_cursor": page.next.map(|next| page::encode(next, Paged::Traces)),
+                    }),
+                )
+            })
         }
         Route::DeleteSession(raw) => {
             let id = match request::session_id(raw) {
@@ -142,6 +163,7 @@ async fn dispatch(app: &App, request: &Request, route: Route<'_>) -> Response<Bo
                 session_id: &id,
                 message: &message,
                 idempotency_key: key.as_deref(),
+                arrived,
                 time_left: time_left(request, app.deadline_margin),
             };
             app.agent.send_message(turn).await.map(|result| {
@@ -205,45 +227,17 @@ fn bad_request(bad: BadRequest) -> Response<Body> {
 }
 
 fn agent_error(error: AgentError) -> Response<Body> {
-    match &error {
-        AgentError::NotFound => problem(StatusCode::NOT_FOUND, "no such session"),
-        AgentError::Conflict => problem(StatusCode::CONFLICT, error.to_string()),
-        AgentError::IdempotencyKeyReused => {
-            problem(StatusCode::UNPROCESSABLE_ENTITY, error.to_string())
-        }
-        AgentError::Model(ModelError::Throttled) => {
-            let mut response = problem(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the model is busy; nothing was stored, retry shortly",
-            );
-            response.headers_mut().insert(
-                "retry-after",
-                lambda_http::http::HeaderValue::from_static("5"),
-            );
-            response
-        }
-        AgentError::Model(model) => {
-            tracing::error!(error = %model, "model call failed");
-            problem(
-                StatusCode::BAD_GATEWAY,
-                "the model call failed; nothing was stored",
-            )
-        }
-        AgentError::Tools(tools) => {
-            tracing::error!(error = %tools, "tool listing failed");
-            problem(
-                StatusCode::BAD_GATEWAY,
-                "the tools are unavailable; nothing was stored",
-            )
-        }
-        AgentError::Store(store) => {
-            tracing::error!(error = %store, "storage failed");
-            problem(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "storage is unavailable; retry shortly",
-            )
+    let failure = status::failure(&error);
+    if failure.status.is_server_error() {
+        tracing::error!(%error, kind = failure.kind, status = failure.status.as_u16(), "request failed");
+    }
+    let mut response = problem_of(failure.status, Some(failure.kind), failure.detail);
+    if let Some(seconds) = failure.retry_after {
+        if let Ok(value) = seconds.to_string().parse() {
+            response.headers_mut().insert("retry-after", value);
         }
     }
+    response
 }
 
 #[cfg(test)]

@@ -1,6 +1,8 @@
 //! The session handler: the HTTP API of the agent, behind API Gateway or a Function URL.
 
 pub mod handler;
+pub mod page;
 pub mod problem;
 pub mod request;
 pub mod routes;
+pub mod status;

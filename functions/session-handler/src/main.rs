@@ -1,12 +1,13 @@
 //! The session handler Lambda: wires the SDK clients once, then serves the HTTP API.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use lambda_http::{run, service_fn, Error, Request};
 use shared::{
     adapters::lambda_tools::LambdaTools,
     adapters::{bedrock::BedrockModel, dynamodb::DynamoSessionStore},
     agent::Agent,
+    aws::timeouts,
     config::Config,
     ports::ToolInvoker,
     tools::{tool_set::ToolSet, BuiltinTools},
@@ -20,18 +21,33 @@ async fn main() -> Result<(), Error> {
 
     let config = Config::from_env()?;
     let sdk = shared::aws::sdk_config().await;
+    // Each client's timeouts come from the budget of what it does: a DynamoDB call must fit in
+    // the margin kept to store the turn, a model call in the turn's wall time (and the driver
+    // cuts it at the time actually left), a tool invocation in the tool timeout.
+    let margin = config.deadline_margin.max(Duration::from_secs(1));
+    let dynamodb = aws_sdk_dynamodb::config::Builder::from(&sdk)
+        .timeout_config(timeouts(margin / 2, margin))
+        .build();
     let store = DynamoSessionStore::new(
-        aws_sdk_dynamodb::Client::new(&sdk),
+        aws_sdk_dynamodb::Client::from_conf(dynamodb),
         config.table_name.clone(),
         config.session_ttl_days,
     );
+    let wall = config.agent.max_wall_time;
+    let bedrock = aws_sdk_bedrockruntime::config::Builder::from(&sdk)
+        .timeout_config(timeouts(wall, wall))
+        .build();
     let model = BedrockModel::new(
-        aws_sdk_bedrockruntime::Client::new(&sdk),
+        aws_sdk_bedrockruntime::Client::from_conf(bedrock),
         config.model_id.clone(),
     );
+    let tool_timeout = config.agent.tool_timeout;
+    let lambda = aws_sdk_lambda::config::Builder::from(&sdk)
+        .timeout_config(timeouts(tool_timeout, tool_timeout))
+        .build();
     let remote: Option<Arc<dyn ToolInvoker>> = (!config.tool_functions.is_empty()).then(|| {
         Arc::new(LambdaTools::new(
-            aws_sdk_lambda::Client::new(&sdk),
+            aws_sdk_lambda::Client::from_conf(lambda),
             config.tool_functions.clone(),
         )) as Arc<dyn ToolInvoker>
     });

@@ -15,10 +15,23 @@ pub fn json<T: Serialize>(status: StatusCode, body: &T) -> Response<Body> {
     }
 }
 
+/// Prefix of our problem type URIs (RFC 9457 §3.1.1 suggests a `tag:` URI for types that are
+/// not meant to be dereferenced); the README lists every type.
+pub const PROBLEM_TYPE_PREFIX: &str = "tag:lambda-agent,2026:problem:";
+
 /// A `problem+json` response: the status's reason as title, `detail` for the person reading it.
 pub fn problem(status: StatusCode, detail: impl Into<String>) -> Response<Body> {
+    problem_of(status, None, detail)
+}
+
+/// A `problem+json` response of a named problem type (`about:blank` when `kind` is `None`).
+pub fn problem_of(
+    status: StatusCode,
+    kind: Option<&str>,
+    detail: impl Into<String>,
+) -> Response<Body> {
     let body = json!({
-        "type": "about:blank",
+        "type": kind.map_or_else(|| "about:blank".to_owned(), |kind| format!("{PROBLEM_TYPE_PREFIX}{kind}")),
         "title": status.canonical_reason().unwrap_or("Error"),
         "status": status.as_u16(),
         "detail": detail.into(),

@@ -48,6 +48,7 @@ async fn api_with(max_steps: u32, auth_mode: AuthMode) -> Api {
         },
         guardrail: None,
         pricing: Pricing::for_model(MODEL_ID),
+        ..AgentSettings::default()
     };
     Api {
         app: App {

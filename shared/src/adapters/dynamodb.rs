@@ -3,22 +3,25 @@
 //! | item | PK | SK |
 //! |---|---|---|
 //! | session header | `USER#<user>` | `SESSION#<session>` |
-//! | session marker (exists iff the session does) | `USER#<user>#SESSION#<session>` | `SESSION` |
+//! | session marker (exists iff the session does; version and last turn) | `USER#<user>#SESSION#<session>` | `SESSION` |
+//! | idempotency record | `USER#<user>#SESSION#<session>` | `IDEMPOTENCY#<key>` |
 //! | message | `USER#<user>#SESSION#<session>` | `MSG#<seq, 10 digits>` |
 //! | turn trace | `USER#<user>#SESSION#<session>` | `TRACE#<turn, 10 digits>` |
-//! | idempotency record | `USER#<user>#IDEMPOTENCY` | `<key>` |
 //!
 //! Ids are percent-encoded (`%`, `#`) in keys ([`keys::encode`]). The marker sorts after every
 //! message, so [`load_window`](SessionStore::load_window) is one descending Query that returns
-//! the marker (existence check) and the newest messages; a turn is one `TransactWriteItems`
-//! guarded by the header's version. All reads are strongly consistent: a turn stored by the
-//! previous request is always seen by the next one.
+//! the marker (existence check, version) and the newest messages; a turn is one
+//! `TransactWriteItems` guarded by the header's version, which also sets the marker's, so the
+//! two always agree. All reads are strongly consistent: a turn stored by the previous request
+//! is always seen by the next one. Every read leaves out items whose `expires_at` has passed
+//! (TTL deletes them late, and one by one): an expired marker or header is a session that is
+//! gone; the domain chooses a valid window from what is left.
 
 pub mod errors;
+mod idempotency;
 pub mod items;
 pub mod keys;
 mod purge;
-pub mod rules;
 mod turn;
 
 use async_trait::async_trait;
@@ -31,8 +34,8 @@ use self::items::Item;
 use self::keys::{PK, SK};
 use crate::domain::{model::Usage, trace::TurnTrace};
 use crate::ports::{
-    IdempotencyRecord, SessionHeader, SessionStore, SessionWindow, StoreError, StoredMessage,
-    TurnCommit,
+    ClaimOutcome, IdempotencyClaim, IdempotencyRecord, Page, PageRequest, SessionHeader,
+    SessionStore, SessionWindow, StoreError, StoredMessage, TurnCommit,
 };
 
 /// Seconds in a day, for TTLs.
@@ -86,20 +89,24 @@ impl DynamoSessionStore {
             .map_err(|error| unavailable(operation, &error))?;
         output
             .item()
+            .filter(|item| !items::is_expired(item, Utc::now()))
             .map(|item| items::header(item).map_err(|error| malformed(operation, error)))
             .transpose()
     }
 
-    /// Every item of a partition whose sort key is between `from` and `to` (inclusive),
-    /// oldest first, across pages.
-    async fn query_range(
+    /// One page of the live items of a partition whose sort key is between `from` and `to`
+    /// (inclusive), oldest first: at most `limit` of them, and whether more may follow (the
+    /// limit was reached, or DynamoDB's 1 MB page ended first).
+    async fn query_page(
         &self,
         operation: &str,
         pk: String,
         from: &str,
         to: &str,
-    ) -> Result<Vec<Item>, StoreError> {
-        self.client
+        limit: usize,
+    ) -> Result<(Vec<Item>, bool), StoreError> {
+        let output = self
+            .client
             .query()
             .table_name(&self.table)
             .key_condition_expression("#pk = :pk AND #sk BETWEEN :from AND :to")
@@ -109,13 +116,37 @@ impl DynamoSessionStore {
             .expression_attribute_values(":from", AttributeValue::S(from.into()))
             .expression_attribute_values(":to", AttributeValue::S(to.into()))
             .consistent_read(true)
-            .into_paginator()
-            .items()
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
             .send()
-            .try_collect()
             .await
-            .map_err(|error| unavailable(operation, &error))
+            .map_err(|error| unavailable(operation, &error))?;
+        let more = output.last_evaluated_key().is_some();
+        let now = Utc::now();
+        let found = output
+            .items()
+            .iter()
+            .filter(|item| !items::is_expired(item, now))
+            .cloned()
+            .collect();
+        Ok((found, more))
     }
+}
+
+/// A page from items read one past the limit: the first `limit`, and where to go on.
+fn page_from<T>(
+    mut items: Vec<T>,
+    more: bool,
+    limit: usize,
+    position: impl Fn(&T) -> u64,
+) -> Page<T> {
+    let more = more || items.len() > limit;
+    items.truncate(limit);
+    let next = if more {
+        items.last().map(&position)
+    } else {
+        None
+    };
+    Page { items, next }
 }
 
 #[async_trait]
@@ -192,22 +223,41 @@ impl SessionStore for DynamoSessionStore {
             .send()
             .await
             .map_err(|error| unavailable(OP, &error))?;
+        let now = Utc::now();
         let found = output.items();
         let is_marker = |item: &Item| items::string(item, SK).is_ok_and(|sk| sk == keys::MARKER_SK);
-        if !found.first().is_some_and(is_marker) {
+        let Some(marker) = found.first().filter(|item| is_marker(item)) else {
+            return Err(StoreError::NotFound);
+        };
+        if items::is_expired(marker, now) {
             return Err(StoreError::NotFound);
         }
         // A 1 MB page may hold fewer messages than asked: the window is then shorter.
         let mut messages = found[1..]
             .iter()
             .rev()
+            .filter(|item| !items::is_expired(item, now))
             .map(items::stored_message)
             .collect::<Result<Vec<StoredMessage>, _>>()
             .map_err(|error| malformed(OP, error))?;
-        let (version, last_turn) = messages.last().map_or((0, 0), |m| (m.seq, m.turn));
+        // The version is the marker's (set with the header's by every turn); a marker written
+        // before it carried one falls back to the newest message.
+        let newest = found
+            .get(1)
+            .map(items::stored_message)
+            .transpose()
+            .ok()
+            .flatten();
+        let version = items::number(marker, items::attr::VERSION)
+            .ok()
+            .or(newest.as_ref().map(|m| m.seq))
+            .unwrap_or(0);
+        let last_turn = items::number(marker, items::attr::TURN)
+            .ok()
+            .or(newest.as_ref().map(|m| m.turn))
+            .unwrap_or(0);
         let excess = messages.len().saturating_sub(max_messages);
         messages.drain(..excess);
-        rules::trim_to_turn_start(&mut messages);
         Ok(SessionWindow {
             version,
             last_turn,
@@ -252,8 +302,10 @@ impl SessionStore for DynamoSessionStore {
             .try_collect()
             .await
             .map_err(|error| unavailable(OP, &error))?;
+        let now = Utc::now();
         let mut headers = found
             .iter()
+            .filter(|item| !items::is_expired(item, now))
             .map(items::header)
             .collect::<Result<Vec<_>, _>>()
             .map_err(|error| malformed(OP, error))?;
@@ -265,18 +317,22 @@ impl SessionStore for DynamoSessionStore {
         &self,
         user_id: &str,
         session_id: &str,
-    ) -> Result<(SessionHeader, Vec<StoredMessage>), StoreError> {
+        page: PageRequest,
+    ) -> Result<(SessionHeader, Page<StoredMessage>), StoreError> {
         const OP: &str = "get_session";
         let header = self
             .read_header(OP, user_id, session_id)
             .await?
             .ok_or(StoreError::NotFound)?;
-        let found = self
-            .query_range(
+        let limit = page.limit.max(1);
+        let from = keys::message_sk(page.after.map_or(0, |after| after.saturating_add(1)));
+        let (found, more) = self
+            .query_page(
                 OP,
                 keys::session_pk(user_id, session_id),
-                keys::MSG_PREFIX,
+                &from,
                 keys::MSG_RANGE_END,
+                limit + 1,
             )
             .await?;
         let messages = found
@@ -284,34 +340,48 @@ impl SessionStore for DynamoSessionStore {
             .map(items::stored_message)
             .collect::<Result<Vec<_>, _>>()
             .map_err(|error| malformed(OP, error))?;
-        Ok((header, messages))
+        Ok((header, page_from(messages, more, limit, |m| m.seq)))
     }
 
     async fn get_traces(
         &self,
         user_id: &str,
         session_id: &str,
-    ) -> Result<Vec<TurnTrace>, StoreError> {
+        page: PageRequest,
+    ) -> Result<Page<TurnTrace>, StoreError> {
         const OP: &str = "get_traces";
-        // From the marker (existence check) through every trace, in one range.
-        let found = self
-            .query_range(
-                OP,
-                keys::session_pk(user_id, session_id),
-                keys::MARKER_SK,
-                keys::TRACE_RANGE_END,
-            )
-            .await?;
-        let Some((first, rest)) = found.split_first() else {
-            return Err(StoreError::NotFound);
+        let limit = page.limit.max(1);
+        let pk = keys::session_pk(user_id, session_id);
+        // The first page starts at the marker (the existence check comes with it); a later
+        // one checks the header.
+        let from = match page.after {
+            None => keys::MARKER_SK.to_owned(),
+            Some(after) => {
+                self.read_header(OP, user_id, session_id)
+                    .await?
+                    .ok_or(StoreError::NotFound)?;
+                keys::trace_sk(after.saturating_add(1))
+            }
         };
-        if items::string(first, SK).map_err(|error| malformed(OP, error))? != keys::MARKER_SK {
-            return Err(StoreError::NotFound);
+        let query_limit = limit + 1 + usize::from(page.after.is_none());
+        let (mut found, more) = self
+            .query_page(OP, pk, &from, keys::TRACE_RANGE_END, query_limit)
+            .await?;
+        if page.after.is_none() {
+            let is_marker = found
+                .first()
+                .is_some_and(|item| items::string(item, SK).is_ok_and(|sk| sk == keys::MARKER_SK));
+            if !is_marker {
+                return Err(StoreError::NotFound);
+            }
+            found.remove(0);
         }
-        rest.iter()
+        let traces = found
+            .iter()
             .map(items::turn_trace)
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|error| malformed(OP, error))
+            .map_err(|error| malformed(OP, error))?;
+        Ok(page_from(traces, more, limit, |t| t.turn))
     }
 
     async fn delete_session(&self, user_id: &str, session_id: &str) -> Result<(), StoreError> {
@@ -330,28 +400,32 @@ impl SessionStore for DynamoSessionStore {
         }
     }
 
+    async fn claim_idempotency(
+        &self,
+        user_id: &str,
+        session_id: &str,
+        claim: &IdempotencyClaim,
+    ) -> Result<ClaimOutcome, StoreError> {
+        idempotency::claim(&self.client, &self.table, user_id, session_id, claim).await
+    }
+
+    async fn release_idempotency(
+        &self,
+        user_id: &str,
+        session_id: &str,
+        key: &str,
+        token: &str,
+    ) -> Result<(), StoreError> {
+        idempotency::release(&self.client, &self.table, user_id, session_id, key, token).await
+    }
+
     async fn get_idempotency(
         &self,
         user_id: &str,
+        session_id: &str,
         key: &str,
     ) -> Result<Option<IdempotencyRecord>, StoreError> {
-        const OP: &str = "get_idempotency";
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(keys::key(
-                keys::idempotency_pk(user_id),
-                key.to_owned(),
-            )))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|error| unavailable(OP, &error))?;
-        output
-            .item()
-            .map(|item| items::idempotency_record(item).map_err(|error| malformed(OP, error)))
-            .transpose()
+        idempotency::get(&self.client, &self.table, user_id, session_id, key).await
     }
 }
 

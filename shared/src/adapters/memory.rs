@@ -1,6 +1,6 @@
 //! An in-memory [`SessionStore`] for tests and local runs, with the DynamoDB store's behaviour:
-//! version checks, all-or-nothing turns, the message size cap, window trimming, TTL stamps and
-//! `NotFound` for other users' sessions.
+//! version checks, all-or-nothing turns, the message size cap, idempotency claims and their
+//! expiry, pages, TTL stamps and `NotFound` for other users' sessions.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard};
@@ -8,12 +8,15 @@ use std::sync::{Mutex, MutexGuard};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::dynamodb::rules::{fit_message, trim_to_turn_start, MAX_MESSAGE_CONTENT_BYTES};
 use super::dynamodb::sort_most_recent_first;
-use crate::domain::{model::Usage, trace::TurnTrace};
+use crate::domain::{
+    model::Usage,
+    trace::TurnTrace,
+    truncate::{fit_message, MAX_MESSAGE_CONTENT_BYTES},
+};
 use crate::ports::{
-    IdempotencyRecord, SessionHeader, SessionStore, SessionWindow, StoreError, StoredMessage,
-    TurnCommit,
+    ClaimOutcome, IdempotencyClaim, IdempotencyRecord, Page, PageRequest, SessionHeader,
+    SessionStore, SessionWindow, StoreError, StoredMessage, TurnCommit,
 };
 
 /// TTL of sessions in a store built with [`Default`].
@@ -38,11 +41,18 @@ struct Session {
     traces: BTreeMap<u64, TurnTrace>,
 }
 
-/// Everything stored, keyed by owner first.
+/// An idempotency key's entry: a running attempt's claim, or a completed record.
+#[derive(Clone, Debug)]
+enum Idempotency {
+    Claimed(IdempotencyClaim),
+    Completed(IdempotencyRecord),
+}
+
+/// Everything stored, keyed by owner first; idempotency entries by (owner, session, key).
 #[derive(Debug, Default)]
 struct State {
     sessions: HashMap<(String, String), Session>,
-    idempotency: HashMap<(String, String), IdempotencyRecord>,
+    idempotency: HashMap<(String, String, String), Idempotency>,
 }
 
 impl Default for MemorySessionStore {
@@ -77,6 +87,31 @@ impl MemorySessionStore {
 /// The map key of a session.
 fn id(user_id: &str, session_id: &str) -> (String, String) {
     (user_id.to_owned(), session_id.to_owned())
+}
+
+/// The map key of an idempotency entry.
+fn key_id(user_id: &str, session_id: &str, key: &str) -> (String, String, String) {
+    (user_id.to_owned(), session_id.to_owned(), key.to_owned())
+}
+
+/// The items of `items` after `page.after` (by `position`), at most `page.limit`, and where
+/// the next page starts.
+fn page_of<T: Clone>(items: &[T], page: PageRequest, position: impl Fn(&T) -> u64) -> Page<T> {
+    let limit = page.limit.max(1);
+    let mut after: Vec<T> = items
+        .iter()
+        .filter(|item| page.after.is_none_or(|after| position(item) > after))
+        .take(limit + 1)
+        .cloned()
+        .collect();
+    let more = after.len() > limit;
+    after.truncate(limit);
+    let next = if more {
+        after.last().map(&position)
+    } else {
+        None
+    };
+    Page { items: after, next }
 }
 
 #[async_trait]
@@ -126,10 +161,9 @@ impl SessionStore for MemorySessionStore {
             .sessions
             .get(&id(user_id, session_id))
             .ok_or(StoreError::NotFound)?;
-        let (version, last_turn) = session.messages.last().map_or((0, 0), |m| (m.seq, m.turn));
+        let (version, last_turn) = (session.header.version, session.header.turns);
         let start = session.messages.len().saturating_sub(max_messages);
-        let mut messages = session.messages[start..].to_vec();
-        trim_to_turn_start(&mut messages);
+        let messages = session.messages[start..].to_vec();
         Ok(SessionWindow {
             version,
             last_turn,
@@ -157,9 +191,14 @@ impl SessionStore for MemorySessionStore {
         let idempotency_key = commit
             .idempotency
             .as_ref()
-            .map(|record| id(user_id, &record.key));
-        if let Some(key) = &idempotency_key {
-            if state.idempotency.contains_key(key) {
+            .map(|completion| key_id(user_id, session_id, &completion.record.key));
+        if let (Some(key), Some(completion)) = (&idempotency_key, &commit.idempotency) {
+            // Only the attempt that holds the claim may complete it.
+            let holds = matches!(
+                state.idempotency.get(key),
+                Some(Idempotency::Claimed(claim)) if claim.token == completion.token
+            );
+            if !holds {
                 return Err(StoreError::Conflict { expected });
             }
         }
@@ -185,8 +224,10 @@ impl SessionStore for MemorySessionStore {
         if header.title.is_none() {
             header.title.clone_from(&commit.title);
         }
-        if let (Some(key), Some(record)) = (idempotency_key, &commit.idempotency) {
-            state.idempotency.insert(key, record.clone());
+        if let (Some(key), Some(completion)) = (idempotency_key, &commit.idempotency) {
+            state
+                .idempotency
+                .insert(key, Idempotency::Completed(completion.record.clone()));
         }
         Ok(())
     }
@@ -207,42 +248,107 @@ impl SessionStore for MemorySessionStore {
         &self,
         user_id: &str,
         session_id: &str,
-    ) -> Result<(SessionHeader, Vec<StoredMessage>), StoreError> {
+        page: PageRequest,
+    ) -> Result<(SessionHeader, Page<StoredMessage>), StoreError> {
         let state = self.state();
         let session = state
             .sessions
             .get(&id(user_id, session_id))
             .ok_or(StoreError::NotFound)?;
-        Ok((session.header.clone(), session.messages.clone()))
+        let messages = page_of(&session.messages, page, |m| m.seq);
+        Ok((session.header.clone(), messages))
     }
 
     async fn get_traces(
         &self,
         user_id: &str,
         session_id: &str,
-    ) -> Result<Vec<TurnTrace>, StoreError> {
+        page: PageRequest,
+    ) -> Result<Page<TurnTrace>, StoreError> {
         let state = self.state();
         let session = state
             .sessions
             .get(&id(user_id, session_id))
             .ok_or(StoreError::NotFound)?;
-        Ok(session.traces.values().cloned().collect())
+        let traces: Vec<TurnTrace> = session.traces.values().cloned().collect();
+        Ok(page_of(&traces, page, |t| t.turn))
     }
 
     async fn delete_session(&self, user_id: &str, session_id: &str) -> Result<(), StoreError> {
-        self.state()
+        let mut state = self.state();
+        state
+            .idempotency
+            .retain(|(owner, session, _), _| !(owner == user_id && session == session_id));
+        state
             .sessions
             .remove(&id(user_id, session_id))
             .map(|_| ())
             .ok_or(StoreError::NotFound)
     }
 
+    async fn claim_idempotency(
+        &self,
+        user_id: &str,
+        session_id: &str,
+        claim: &IdempotencyClaim,
+    ) -> Result<ClaimOutcome, StoreError> {
+        let mut state = self.state();
+        let key = key_id(user_id, session_id, &claim.key);
+        let outcome = match state.idempotency.get(&key) {
+            Some(Idempotency::Completed(record)) if record.expires_at > claim.now.timestamp() => {
+                ClaimOutcome::Completed(record.clone())
+            }
+            Some(Idempotency::Claimed(held)) if held.lease_until > claim.now => {
+                ClaimOutcome::InFlight {
+                    request_hash: held.request_hash.clone(),
+                    lease_until: held.lease_until,
+                }
+            }
+            _ => ClaimOutcome::Claimed,
+        };
+        if outcome == ClaimOutcome::Claimed {
+            state
+                .idempotency
+                .insert(key, Idempotency::Claimed(claim.clone()));
+        }
+        Ok(outcome)
+    }
+
+    async fn release_idempotency(
+        &self,
+        user_id: &str,
+        session_id: &str,
+        key: &str,
+        token: &str,
+    ) -> Result<(), StoreError> {
+        let mut state = self.state();
+        let key = key_id(user_id, session_id, key);
+        if matches!(state.idempotency.get(&key), Some(Idempotency::Claimed(claim)) if claim.token == token)
+        {
+            state.idempotency.remove(&key);
+        }
+        Ok(())
+    }
+
     async fn get_idempotency(
         &self,
         user_id: &str,
+        session_id: &str,
         key: &str,
     ) -> Result<Option<IdempotencyRecord>, StoreError> {
-        Ok(self.state().idempotency.get(&id(user_id, key)).cloned())
+        let now = Utc::now().timestamp();
+        Ok(
+            match self
+                .state()
+                .idempotency
+                .get(&key_id(user_id, session_id, key))
+            {
+                Some(Idempotency::Completed(record)) if record.expires_at > now => {
+                    Some(record.clone())
+                }
+                _ => None,
+            },
+        )
     }
 }
 

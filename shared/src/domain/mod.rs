@@ -1,10 +1,14 @@
 //! The domain: what an agent turn is, with no I/O and no AWS types.
 
+pub mod context;
 pub mod message;
 pub mod model;
 pub mod pricing;
 pub mod trace;
+pub mod truncate;
 pub mod turn;
 
+#[cfg(test)]
+mod context_tests;
 #[cfg(test)]
 mod turn_tests;

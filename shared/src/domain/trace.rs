@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{model::Usage, pricing::Cost, turn::StopReason};
+use super::{model::Usage, pricing::Cost, truncate::shrink_text, turn::StopReason};
 
 /// One step of a turn.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -58,4 +58,62 @@ pub struct TurnTrace {
     pub cost: Option<Cost>,
     /// The steps, in order.
     pub steps: Vec<TraceStep>,
+    /// Tool steps left out to keep the stored trace within its size limit.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub omitted_tool_steps: u32,
+}
+
+fn is_zero(count: &u32) -> bool {
+    *count == 0
+}
+
+/// Largest serialized trace of one turn: 256 KB, so its item stays well under DynamoDB's
+/// 400 KB and the turn's transaction under 4 MB.
+pub const MAX_TRACE_BYTES: usize = 256 * 1024;
+
+/// Longest error message kept per tool step.
+pub const MAX_TRACE_ERROR_BYTES: usize = 1024;
+
+impl TurnTrace {
+    /// The trace as it is stored: each tool error cut to [`MAX_TRACE_ERROR_BYTES`] with a
+    /// marker; if the trace is still over `max_bytes`, the errors are dropped, then the tool
+    /// steps beyond those that fit (the model steps, with usage and cost, are always kept, and
+    /// `omitted_tool_steps` says how many tool steps were left out).
+    pub fn fitted(mut self, max_bytes: usize) -> Self {
+        for step in &mut self.steps {
+            if let TraceStep::Tool {
+                error: Some(error), ..
+            } = step
+            {
+                *error = shrink_text(error, MAX_TRACE_ERROR_BYTES);
+            }
+        }
+        if self.size() <= max_bytes {
+            return self;
+        }
+        for step in &mut self.steps {
+            if let TraceStep::Tool { error, .. } = step {
+                *error = None;
+            }
+        }
+        let mut size = self.size();
+        while size > max_bytes {
+            let Some(last_tool) = self
+                .steps
+                .iter()
+                .rposition(|step| matches!(step, TraceStep::Tool { .. }))
+            else {
+                break;
+            };
+            let removed = self.steps.remove(last_tool);
+            size -= serde_json::to_vec(&removed).map_or(0, |bytes| bytes.len() + 1);
+            self.omitted_tool_steps += 1;
+        }
+        self
+    }
+
+    /// Serialized size in bytes.
+    pub fn size(&self) -> usize {
+        serde_json::to_vec(self).map_or(usize::MAX, |bytes| bytes.len())
+    }
 }

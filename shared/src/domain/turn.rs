@@ -2,14 +2,20 @@
 //!
 //! The state says what it needs next ([`Action`]): a model call, tool calls, or nothing (done).
 //! A driver (`crate::driver`) performs the action through the ports and feeds the result back.
-//! Caps (steps, wall time) are checks on this state. The state is a plain serializable value
-//! with a format version, so a turn can later be checkpointed, resumed or paused for approval.
+//! Caps (steps, wall time, the context budget) are checks on this state. The state is a plain
+//! serializable value with a format version, so a turn can later be checkpointed, resumed or
+//! paused for approval.
+//!
+//! Two views of the turn are kept: what the model is sent (tool results capped, older parts
+//! elided to fit the context budget, see [`super::context`]) and what is stored (every message
+//! whole; the store fits them to its item limits).
 
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use super::{
+    context::{self, ContextBudget},
     message::{ContentBlock, Message, Role, ToolCall, ToolOutput},
     model::{ModelRequest, ModelResponse, ModelStopReason, Usage},
     pricing::{Cost, Pricing},
@@ -17,7 +23,11 @@ use super::{
 };
 
 /// Format version of [`TurnState`]; bump it when the serialized shape changes.
-pub const TURN_STATE_VERSION: u32 = 1;
+pub const TURN_STATE_VERSION: u32 = 2;
+
+/// How many times a turn shrinks its context budget after the model said the input was too
+/// long (each time to three quarters) before it gives up.
+const MAX_CONTEXT_RETRIES: u32 = 3;
 
 /// Why a turn ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,6 +47,10 @@ pub enum StopReason {
     GuardrailIntervened,
     /// Content filtering stopped the model.
     ContentFiltered,
+    /// The conversation no longer fits the model's context window, even shortened.
+    MaxContext,
+    /// The model failed after some steps were done; what they did is kept.
+    ModelError,
 }
 
 impl StopReason {
@@ -50,6 +64,8 @@ impl StopReason {
             Self::StopSequence => "stop_sequence",
             Self::GuardrailIntervened => "guardrail_intervened",
             Self::ContentFiltered => "content_filtered",
+            Self::MaxContext => "max_context",
+            Self::ModelError => "model_error",
         }
     }
 }
@@ -106,6 +122,9 @@ pub struct TurnState {
     pub format_version: u32,
     request: ModelRequest,
     turn_start: usize,
+    stored: Vec<Message>,
+    budget: ContextBudget,
+    context_retries: u32,
     steps: u32,
     usage: Usage,
     cost: Option<Cost>,
@@ -123,13 +142,17 @@ impl TurnState {
         user_message: Message,
         limits: TurnLimits,
         pricing: Option<Pricing>,
+        budget: ContextBudget,
     ) -> Self {
         let turn_start = request.messages.len();
-        request.messages.push(user_message);
+        request.messages.push(user_message.clone());
         Self {
             format_version: TURN_STATE_VERSION,
             request,
             turn_start,
+            stored: vec![user_message],
+            budget,
+            context_retries: 0,
             steps: 0,
             usage: Usage::default(),
             cost: pricing.map(|_| Cost::default()),
@@ -164,6 +187,9 @@ impl TurnState {
                 self.finish(StopReason::MaxWallTime)
             }
             _ => {}
+        }
+        if matches!(self.phase, Phase::NeedModel) && !self.fit_context() {
+            self.finish(StopReason::MaxContext);
         }
         match &self.phase {
             Phase::NeedModel => Action::CallModel(&self.request),
@@ -207,7 +233,7 @@ impl TurnState {
                 text: "(no answer)".to_owned(),
             });
         }
-        self.request.messages.push(message);
+        self.push(message);
 
         self.phase = if wants_tools {
             Phase::NeedTools { calls }
@@ -255,17 +281,60 @@ impl TurnState {
                 content: run.output.content,
             });
         }
-        self.request.messages.push(Message {
+        let stored = Message {
             role: Role::User,
             content,
-        });
+        };
+        let mut for_model = stored.clone();
+        context::cap_tool_results(&mut for_model.content, &self.budget);
+        self.request.messages.push(for_model);
+        self.stored.push(stored);
+    }
+
+    /// Appends a message to both views of the turn.
+    fn push(&mut self, message: Message) {
+        self.request.messages.push(message.clone());
+        self.stored.push(message);
+    }
+
+    /// Fits the request into the context budget (shrunk after each overflow the model
+    /// reported); false when it cannot be made to fit.
+    fn fit_context(&mut self) -> bool {
+        let mut budget = self.budget.input_tokens();
+        for _ in 0..self.context_retries {
+            budget = budget / 4 * 3;
+        }
+        let budget = budget.saturating_sub(context::overhead_tokens(
+            self.request.system.as_deref(),
+            &self.request.tools,
+        ));
+        context::fit_request(&mut self.request.messages, &mut self.turn_start, budget)
+    }
+
+    /// The model said the request was too long for its context window: the next call is fitted
+    /// to a smaller budget. False (and the turn is not changed) when it has shrunk enough
+    /// times already; the caller then treats the overflow as a failure.
+    pub fn record_context_overflow(&mut self) -> bool {
+        if self.context_retries >= MAX_CONTEXT_RETRIES || !matches!(self.phase, Phase::NeedModel) {
+            return false;
+        }
+        self.context_retries += 1;
+        true
+    }
+
+    /// Ends the turn because the model failed after some steps: what was done is kept, closed
+    /// with an assistant message that says so, and the stop reason is
+    /// [`StopReason::ModelError`].
+    pub fn record_model_failure(&mut self) {
+        if !matches!(self.phase, Phase::Done { .. }) {
+            self.finish(StopReason::ModelError);
+        }
     }
 
     fn finish(&mut self, stop_reason: StopReason) {
         // The history must end with the assistant so the next turn's user message alternates.
         let ends_with_user = self
-            .request
-            .messages
+            .stored
             .last()
             .is_some_and(|message| message.role == Role::User);
         if ends_with_user {
@@ -274,9 +343,16 @@ impl TurnState {
                     "I stopped before finishing: this turn reached its limit of {} steps.",
                     self.limits.max_steps
                 ),
+                StopReason::MaxContext => "I stopped before finishing: this conversation no \
+                    longer fits in the model's context window. Start a new session, or ask for \
+                    less at a time."
+                    .to_owned(),
+                StopReason::ModelError => "I stopped before finishing: the model failed. What \
+                    I did so far is kept; ask me to continue."
+                    .to_owned(),
                 _ => "I stopped before finishing: this turn reached its time limit.".to_owned(),
             };
-            self.request.messages.push(Message::assistant_text(why));
+            self.push(Message::assistant_text(why));
         }
         self.phase = Phase::Done { stop_reason };
     }
@@ -291,7 +367,12 @@ impl TurnState {
 
     /// The messages this turn added, the user message first.
     pub fn turn_messages(&self) -> &[Message] {
-        &self.request.messages[self.turn_start..]
+        &self.stored
+    }
+
+    /// The context budget of this turn.
+    pub fn budget(&self) -> &ContextBudget {
+        &self.budget
     }
 
     /// The answer: the text of the last assistant message of this turn.

@@ -5,6 +5,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::{
+    context::ContextBudget,
     message::{ContentBlock, Message, Role, ToolCall, ToolOutput, ToolStatus},
     model::{ModelRequest, ModelResponse, ModelStopReason, Usage},
     pricing::Pricing,
@@ -77,7 +78,17 @@ fn start(history: Vec<Message>, max_steps: u32) -> TurnState {
         Message::user_text("What is 6*7?"),
         limits(max_steps),
         Pricing::for_model("amazon.nova-lite-v1:0"),
+        budget(),
     )
+}
+
+fn budget() -> ContextBudget {
+    ContextBudget {
+        context_tokens: 200_000,
+        output_tokens: 1024,
+        tool_result_tokens: 8_000,
+        step_tool_result_tokens: 24_000,
+    }
 }
 
 #[test]
@@ -217,7 +228,7 @@ fn the_state_round_trips_through_json_with_its_format_version() {
     let _ = state.next_action(Duration::ZERO);
     state.record_model_response(tool_use_response("t1"), Duration::ZERO);
     let json = serde_json::to_value(&state).expect("serializes");
-    assert_eq!(json["format_version"], 1);
+    assert_eq!(json["format_version"], super::turn::TURN_STATE_VERSION);
     let back: TurnState = serde_json::from_value(json).expect("deserializes");
     assert_eq!(back, state);
 }

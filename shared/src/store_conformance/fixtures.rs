@@ -1,12 +1,15 @@
 //! Builders of ids, turns, commits and records, and the assertions the checks share.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 use uuid::Uuid;
 
 use crate::domain::message::{ContentBlock, Message, Role, ToolResultContent, ToolStatus};
 use crate::domain::{model::Usage, trace::TurnTrace, turn::StopReason};
-use crate::ports::{IdempotencyRecord, SessionStore, StoreError, TurnCommit};
+use crate::ports::{
+    ClaimOutcome, IdempotencyClaim, IdempotencyCompletion, IdempotencyRecord, PageRequest,
+    SessionHeader, SessionStore, StoreError, StoredMessage, TurnCommit,
+};
 
 /// A fresh random id with a readable prefix.
 pub fn new_id(prefix: &str) -> String {
@@ -24,6 +27,7 @@ pub fn trace(turn: u64) -> TurnTrace {
         usage: Usage::default(),
         cost: None,
         steps: Vec::new(),
+        omitted_tool_steps: 0,
     }
 }
 
@@ -89,7 +93,7 @@ pub(super) async fn fresh(store: &dyn SessionStore) -> (String, String, DateTime
 
 /// The messages stored in a session, without positions.
 pub(super) async fn stored(store: &dyn SessionStore, user: &str, session: &str) -> Vec<Message> {
-    let (_, messages) = store.get_session(user, session).await.unwrap();
+    let (_, messages) = session_of(store, user, session).await;
     messages.into_iter().map(|stored| stored.message).collect()
 }
 
@@ -101,21 +105,77 @@ pub(super) fn assert_not_found<T: std::fmt::Debug>(result: Result<T, StoreError>
     );
 }
 
-/// An idempotency record for `session`.
+/// Reads every message: a page as large as any test session.
+pub const ALL: PageRequest = PageRequest {
+    after: None,
+    limit: 100_000,
+};
+
+/// A session's header and every message.
+pub async fn session_of(
+    store: &dyn SessionStore,
+    user: &str,
+    session: &str,
+) -> (SessionHeader, Vec<StoredMessage>) {
+    let (header, page) = store.get_session(user, session, ALL).await.unwrap();
+    assert_eq!(page.next, None, "one page holds everything");
+    (header, page.items)
+}
+
+/// Every trace of a session.
+pub async fn traces_of(store: &dyn SessionStore, user: &str, session: &str) -> Vec<TurnTrace> {
+    let page = store.get_traces(user, session, ALL).await.unwrap();
+    assert_eq!(page.next, None, "one page holds everything");
+    page.items
+}
+
+/// A claim on `key`, lapsing in a minute, with a fresh token.
+pub fn claim(key: &str) -> IdempotencyClaim {
+    let now = Utc::now();
+    IdempotencyClaim {
+        key: key.to_owned(),
+        request_hash: format!("hash-of-{key}"),
+        token: new_id("token"),
+        lease_until: now + Duration::seconds(60),
+        now,
+    }
+}
+
+/// A completed idempotency record for `session`, kept for a day.
 pub fn record(key: &str, session: &str) -> IdempotencyRecord {
     IdempotencyRecord {
         key: key.to_owned(),
         request_hash: format!("hash-of-{key}"),
         session_id: session.to_owned(),
         response: json!({ "reply": "cached", "n": [1, 2, 3] }),
+        expires_at: (Utc::now() + Duration::days(1)).timestamp(),
+    }
+}
+
+/// Claims `key` (asserting it was free) and returns what a turn holding it stores.
+pub async fn claimed(
+    store: &dyn SessionStore,
+    user: &str,
+    session: &str,
+    key: &str,
+) -> IdempotencyCompletion {
+    let claim = claim(key);
+    let outcome = store
+        .claim_idempotency(user, session, &claim)
+        .await
+        .unwrap();
+    assert_eq!(outcome, ClaimOutcome::Claimed, "claim of {key}");
+    IdempotencyCompletion {
+        record: record(key, session),
+        token: claim.token,
     }
 }
 
 /// Every read of the session is `NotFound` and it is not listed.
 pub(super) async fn assert_gone(store: &dyn SessionStore, user: &str, session: &str) {
     assert_not_found(store.load_window(user, session, 10).await, "load_window");
-    assert_not_found(store.get_session(user, session).await, "get_session");
-    assert_not_found(store.get_traces(user, session).await, "get_traces");
+    assert_not_found(store.get_session(user, session, ALL).await, "get_session");
+    assert_not_found(store.get_traces(user, session, ALL).await, "get_traces");
     let listed = store.list_sessions(user).await.unwrap();
     assert!(
         listed.iter().all(|header| header.session_id != session),
@@ -136,9 +196,9 @@ pub(super) async fn assert_recreated_empty(store: &dyn SessionStore, user: &str,
         (0, 0),
         "leftover messages"
     );
-    assert!(store.get_session(user, session).await.unwrap().1.is_empty());
+    assert!(session_of(store, user, session).await.1.is_empty());
     assert!(
-        store.get_traces(user, session).await.unwrap().is_empty(),
+        traces_of(store, user, session).await.is_empty(),
         "leftover traces"
     );
 }

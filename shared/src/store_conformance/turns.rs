@@ -2,10 +2,12 @@
 
 use chrono::{Duration, Utc};
 
-use super::fixtures::{chat_turn, commit, fresh, new_id, record, stored, tool_turn};
-use crate::adapters::dynamodb::rules::{content_size, MAX_MESSAGE_CONTENT_BYTES};
+use super::fixtures::{
+    chat_turn, claimed, commit, fresh, new_id, session_of, stored, tool_turn, traces_of,
+};
 use crate::domain::message::Message;
-use crate::ports::{SessionStore, StoreError};
+use crate::domain::truncate::{content_size, MAX_MESSAGE_CONTENT_BYTES};
+use crate::ports::{PageRequest, SessionStore, StoreError};
 
 /// Create, then load: an empty window at version 0, and an empty header.
 pub async fn create_then_load_gives_an_empty_window(store: &dyn SessionStore) {
@@ -23,10 +25,10 @@ pub async fn create_then_load_gives_an_empty_window(store: &dyn SessionStore) {
     let window = store.load_window(&user, &session, 10).await.unwrap();
     assert_eq!((window.version, window.last_turn), (0, 0));
     assert!(window.messages.is_empty());
-    let (loaded, messages) = store.get_session(&user, &session).await.unwrap();
+    let (loaded, messages) = session_of(store, &user, &session).await;
     assert_eq!(loaded, header);
     assert!(messages.is_empty());
-    assert!(store.get_traces(&user, &session).await.unwrap().is_empty());
+    assert!(traces_of(store, &user, &session).await.is_empty());
 }
 
 /// Two turns appended, then read back: messages in order with seq and turn, totals summed,
@@ -35,13 +37,13 @@ pub async fn appended_turns_are_loaded_back_in_order_with_totals(store: &dyn Ses
     let (user, session, created) = fresh(store).await;
     let first = commit(0, 1, tool_turn("q1"), created + Duration::seconds(1));
     store.append_turn(&user, &session, &first).await.unwrap();
-    let (header, _) = store.get_session(&user, &session).await.unwrap();
+    let (header, _) = session_of(store, &user, &session).await;
     assert_eq!((header.version, header.turns), (4, 1));
     assert_eq!(header.title.as_deref(), Some("title 1"));
     assert_eq!((header.created_at, header.updated_at), (created, first.now));
     let second = commit(4, 2, chat_turn("q2"), created + Duration::seconds(2));
     store.append_turn(&user, &session, &second).await.unwrap();
-    let (header, _) = store.get_session(&user, &session).await.unwrap();
+    let (header, _) = session_of(store, &user, &session).await;
     assert_eq!((header.version, header.turns), (6, 2));
     assert_eq!(header.title.as_deref(), Some("title 1"), "first title kept");
     assert_eq!(
@@ -63,15 +65,15 @@ pub async fn appended_turns_are_loaded_back_in_order_with_totals(store: &dyn Ses
     assert_eq!(window.messages[4].created_at, second.now);
     let all: Vec<Message> = [first.messages.clone(), second.messages.clone()].concat();
     assert_eq!(stored(store, &user, &session).await, all);
-    let (listed, _) = store.get_session(&user, &session).await.unwrap();
+    let (listed, _) = session_of(store, &user, &session).await;
     assert_eq!(listed, header);
-    let traces = store.get_traces(&user, &session).await.unwrap();
+    let traces = traces_of(store, &user, &session).await;
     assert_eq!(traces, [first.trace, second.trace]);
 }
 
-/// Windows hold at most the requested count, are the newest messages, and always start with
-/// a user text message (never tool results or an assistant message).
-pub async fn window_is_limited_and_never_starts_inside_a_turn(store: &dyn SessionStore) {
+/// Windows hold the newest messages, at most the requested count (which of them the model
+/// sees is the domain's choice), and the version and last turn of the whole session.
+pub async fn window_is_the_newest_messages_and_the_sessions_version(store: &dyn SessionStore) {
     let (user, session, now) = fresh(store).await;
     let turns = [tool_turn("q1"), chat_turn("q2"), tool_turn("q3")];
     let mut version = 0;
@@ -83,22 +85,57 @@ pub async fn window_is_limited_and_never_starts_inside_a_turn(store: &dyn Sessio
             .unwrap();
         version += count;
     }
-    for max in 0..=12 {
+    for max in 1..=12 {
         let window = store.load_window(&user, &session, max).await.unwrap();
         assert_eq!((window.version, window.last_turn), (10, 3), "max {max}");
-        assert!(window.messages.len() <= max, "max {max}");
-        if let Some(first) = window.messages.first() {
-            assert!(first.message.starts_turn(), "max {max} starts mid-turn");
-        }
         let seqs: Vec<u64> = window.messages.iter().map(|m| m.seq).collect();
-        let expected: Vec<u64> = match max {
-            0..=3 => vec![],
-            4 | 5 => (7..=10).collect(),
-            6..=9 => (5..=10).collect(),
-            _ => (1..=10).collect(),
-        };
+        let expected: Vec<u64> = (10u64.saturating_sub(max as u64) + 1..=10).collect();
         assert_eq!(seqs, expected, "max {max}");
     }
+}
+
+/// Pages of messages and traces cover everything once, in order, and say where to go on.
+pub async fn pages_cover_every_message_and_trace_once(store: &dyn SessionStore) {
+    let (user, session, now) = fresh(store).await;
+    let mut version = 0;
+    for turn in 1..=5 {
+        let messages = tool_turn(&format!("q{turn}"));
+        let count = messages.len() as u64;
+        store
+            .append_turn(&user, &session, &commit(version, turn, messages, now))
+            .await
+            .unwrap();
+        version += count;
+    }
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let (_, page) = store
+            .get_session(&user, &session, PageRequest { after, limit: 3 })
+            .await
+            .unwrap();
+        assert!(page.items.len() <= 3);
+        seen.extend(page.items.iter().map(|m| m.seq));
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(seen, (1..=20).collect::<Vec<u64>>());
+    let mut turns = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store
+            .get_traces(&user, &session, PageRequest { after, limit: 2 })
+            .await
+            .unwrap();
+        turns.extend(page.items.iter().map(|t| t.turn));
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(turns, [1, 2, 3, 4, 5]);
 }
 
 /// A turn written against an old version is refused with `Conflict` and leaves no trace:
@@ -109,24 +146,28 @@ pub async fn stale_expected_version_conflicts_and_stores_nothing(store: &dyn Ses
         .append_turn(&user, &session, &commit(0, 1, chat_turn("q1"), now))
         .await
         .unwrap();
-    let (header, _) = store.get_session(&user, &session).await.unwrap();
+    let (header, _) = session_of(store, &user, &session).await;
     for expected in [0, 1, 99] {
         let mut stale = commit(expected, 2, tool_turn("late"), now + Duration::seconds(5));
-        stale.idempotency = Some(record("stale-key", &session));
+        stale.idempotency =
+            Some(claimed(store, &user, &session, &format!("stale-{expected}")).await);
         let result = store.append_turn(&user, &session, &stale).await;
         assert!(
             matches!(result, Err(StoreError::Conflict { expected: e }) if e == expected),
             "expected {expected}: {result:?}"
         );
     }
-    let (after, messages) = store.get_session(&user, &session).await.unwrap();
+    let (after, messages) = session_of(store, &user, &session).await;
     assert_eq!(after, header, "header untouched");
     assert_eq!(messages.len(), 2);
-    assert_eq!(store.get_traces(&user, &session).await.unwrap().len(), 1);
-    assert_eq!(
-        store.get_idempotency(&user, "stale-key").await.unwrap(),
-        None
-    );
+    assert_eq!(traces_of(store, &user, &session).await.len(), 1);
+    for expected in [0, 1, 99] {
+        let key = format!("stale-{expected}");
+        assert_eq!(
+            store.get_idempotency(&user, &session, &key).await.unwrap(),
+            None
+        );
+    }
 }
 
 /// Two turns racing from the same version: exactly one is stored, whole and in order; the
@@ -147,7 +188,7 @@ pub async fn concurrent_appends_have_exactly_one_winner(store: &dyn SessionStore
     assert_eq!(stored(store, &user, &session).await, winner.messages);
     let window = store.load_window(&user, &session, 10).await.unwrap();
     assert_eq!(window.version, winner.messages.len() as u64);
-    let traces = store.get_traces(&user, &session).await.unwrap();
+    let traces = traces_of(store, &user, &session).await;
     assert_eq!(traces, std::slice::from_ref(&winner.trace));
 }
 

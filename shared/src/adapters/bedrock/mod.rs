@@ -256,20 +256,52 @@ fn stop_reason(reason: &bedrock::StopReason) -> ModelStopReason {
     }
 }
 
-fn map_error(error: SdkError<ConverseError>) -> ModelError {
+/// Phrases of Bedrock's `ValidationException` messages that mean the input is longer than the
+/// model's context window (Bedrock's own "Input is too long for requested model", Anthropic's
+/// "prompt is too long", and the wording of other providers).
+const OVERFLOW_PHRASES: &[&str] = &[
+    "too long",
+    "too many input tokens",
+    "maximum context length",
+    "context window",
+    "exceeds the maximum",
+];
+
+/// Maps a Converse failure to the domain's kinds: what a retry may fix (`Throttled`, `Timeout`,
+/// `Unavailable`) apart from what it cannot (`ContextOverflow`, `Invalid`, `AccessDenied`).
+/// Only the error code and, for validation errors, Bedrock's message are kept: never the
+/// conversation.
+pub fn map_error<R>(error: SdkError<ConverseError, R>) -> ModelError {
     match &error {
         SdkError::TimeoutError(_) => return ModelError::Timeout,
         SdkError::DispatchFailure(_) => {
             return ModelError::Unavailable("could not reach Bedrock".into())
         }
+        SdkError::ResponseError(_) => {
+            return ModelError::Unavailable("Bedrock's response could not be read".into())
+        }
+        SdkError::ConstructionFailure(_) => {
+            return ModelError::Invalid("the request could not be built".into())
+        }
         _ => {}
     }
-    match error.into_service_error() {
+    let Some(service) = error.as_service_error() else {
+        return ModelError::Unavailable("unexpected error".into());
+    };
+    match service {
         ConverseError::ThrottlingException(_) => ModelError::Throttled,
-        ConverseError::AccessDeniedException(_) => ModelError::AccessDenied,
+        ConverseError::AccessDeniedException(_) | ConverseError::ResourceNotFoundException(_) => {
+            ModelError::AccessDenied
+        }
         ConverseError::ModelTimeoutException(_) => ModelError::Timeout,
         ConverseError::ValidationException(e) => {
-            ModelError::Invalid(e.message().unwrap_or("validation failed").to_owned())
+            let message = e.message().unwrap_or("validation failed");
+            let lower = message.to_ascii_lowercase();
+            if OVERFLOW_PHRASES.iter().any(|phrase| lower.contains(phrase)) {
+                ModelError::ContextOverflow(message.to_owned())
+            } else {
+                ModelError::Invalid(message.to_owned())
+            }
         }
         other => ModelError::Unavailable(
             other

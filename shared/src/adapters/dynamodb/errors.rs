@@ -7,34 +7,64 @@ use aws_sdk_dynamodb::types::CancellationReason;
 use super::items::MalformedItem;
 use crate::ports::StoreError;
 
-/// `StoreError::Unavailable` for a failed SDK call: `"<operation>: <error code or kind>"`.
-/// The full error (which may carry the service's message) goes to the log only.
+/// DynamoDB error codes a retry may fix: throttling, capacity, internal and transient errors.
+const TRANSIENT_CODES: &[&str] = &[
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "InternalServerError",
+    "InternalFailure",
+    "ServiceUnavailable",
+    "TransactionInProgressException",
+    "TransactionConflictException",
+    "TransactionCanceledException",
+    "LimitExceededException",
+];
+
+/// DynamoDB error codes that mean a request was too large.
+const TOO_LARGE_CODES: &[&str] = &["ItemCollectionSizeLimitExceededException"];
+
+/// The [`StoreError`] for a failed SDK call, named `"<operation>: <error code or kind>"`:
+/// [`StoreError::Unavailable`] when a retry may fix it (a timeout, the network, throttling, a
+/// service fault), [`StoreError::TooLarge`] or [`StoreError::Rejected`] when it cannot (a
+/// validation error, a missing table, denied access). The full error (which may carry the
+/// service's message) goes to the log only.
 pub fn unavailable<E, R>(operation: &str, error: &SdkError<E, R>) -> StoreError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
 {
-    let kind = match error {
-        SdkError::ConstructionFailure(_) => "the request could not be built",
-        SdkError::TimeoutError(_) => "timed out",
-        SdkError::DispatchFailure(_) => "DynamoDB could not be reached",
-        SdkError::ResponseError(_) => "the response could not be read",
-        SdkError::ServiceError(service) => service.err().code().unwrap_or("service error"),
-        _ => "unknown failure",
+    let (kind, transient) = match error {
+        SdkError::ConstructionFailure(_) => ("the request could not be built", false),
+        SdkError::TimeoutError(_) => ("timed out", true),
+        SdkError::DispatchFailure(_) => ("DynamoDB could not be reached", true),
+        SdkError::ResponseError(_) => ("the response could not be read", true),
+        SdkError::ServiceError(service) => {
+            let code = service.err().code().unwrap_or("service error");
+            (code, TRANSIENT_CODES.contains(&code))
+        }
+        _ => ("unknown failure", true),
     };
-    tracing::warn!(operation, kind, error = %DisplayErrorContext(error), "DynamoDB call failed");
-    StoreError::Unavailable(format!("{operation}: {kind}"))
+    tracing::warn!(operation, kind, transient, error = %DisplayErrorContext(error), "DynamoDB call failed");
+    let what = format!("{operation}: {kind}");
+    if transient {
+        StoreError::Unavailable(what)
+    } else if TOO_LARGE_CODES.contains(&kind) {
+        StoreError::TooLarge(what)
+    } else {
+        StoreError::Rejected(what)
+    }
 }
 
-/// `StoreError::Unavailable` for an item that could not be read back.
+/// `StoreError::Rejected` for an item that could not be read back (retrying reads it again).
 pub fn malformed(operation: &str, error: MalformedItem) -> StoreError {
     tracing::error!(operation, %error, "malformed item in the session table");
-    StoreError::Unavailable(format!("{operation}: {error}"))
+    StoreError::Rejected(format!("{operation}: {error}"))
 }
 
-/// `StoreError::Unavailable` for a value that could not be serialized.
+/// `StoreError::Rejected` for a value that could not be serialized.
 pub fn unserializable(operation: &str, what: &str) -> StoreError {
-    StoreError::Unavailable(format!("{operation}: the {what} could not be serialized"))
+    StoreError::Rejected(format!("{operation}: the {what} could not be serialized"))
 }
 
 /// True when a transaction's cancellation reason is a failed condition.

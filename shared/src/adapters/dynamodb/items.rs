@@ -1,6 +1,6 @@
 //! Conversions between the domain's types and DynamoDB items.
 //!
-//! Messages, traces and idempotency responses are stored as JSON strings; numbers as `N`;
+//! Messages and traces are stored as JSON strings; numbers as `N`;
 //! timestamps as RFC 3339 strings (exact round trip). A malformed item is reported by the name
 //! of the attribute at fault, never with its content.
 
@@ -15,7 +15,7 @@ use crate::domain::{
     model::Usage,
     trace::TurnTrace,
 };
-use crate::ports::{IdempotencyRecord, SessionHeader, StoredMessage};
+use crate::ports::{SessionHeader, StoredMessage};
 
 /// A DynamoDB item.
 pub type Item = HashMap<String, AttributeValue>;
@@ -118,6 +118,8 @@ pub fn marker(user_id: &str, session_id: &str, now: DateTime<Utc>, expires_at: i
     );
     item.insert(attr::CREATED_AT.into(), time(now));
     item.insert(keys::EXPIRES_AT.into(), num(expires_at));
+    item.insert(attr::VERSION.into(), num(0));
+    item.insert(attr::TURN.into(), num(0));
     item
 }
 
@@ -209,42 +211,38 @@ pub fn turn_trace(item: &Item) -> Result<TurnTrace, MalformedItem> {
     serde_json::from_str(string(item, attr::TRACE)?).map_err(|_| MalformedItem(attr::TRACE))
 }
 
-/// The item of an idempotency record.
-pub fn idempotency(
-    user_id: &str,
-    record: &IdempotencyRecord,
-    now: DateTime<Utc>,
-    expires_at: i64,
-) -> Result<Item, serde_json::Error> {
-    let mut item = keys::key(keys::idempotency_pk(user_id), record.key.clone());
-    item.extend([
-        (
-            attr::REQUEST_HASH.into(),
-            AttributeValue::S(record.request_hash.clone()),
-        ),
-        (
-            attr::SESSION_ID.into(),
-            AttributeValue::S(record.session_id.clone()),
-        ),
-        (
-            attr::RESPONSE.into(),
-            AttributeValue::S(serde_json::to_string(&record.response)?),
-        ),
-        (attr::CREATED_AT.into(), time(now)),
-        (keys::EXPIRES_AT.into(), num(expires_at)),
-    ]);
-    Ok(item)
+/// True when an item's `expires_at` has passed: DynamoDB's TTL deletes such items late (up to
+/// days), so every read leaves them out itself.
+pub fn is_expired(item: &Item, now: DateTime<Utc>) -> bool {
+    number::<i64>(item, keys::EXPIRES_AT).is_ok_and(|at| at <= now.timestamp())
 }
 
-/// An idempotency record from its item.
-pub fn idempotency_record(item: &Item) -> Result<IdempotencyRecord, MalformedItem> {
-    Ok(IdempotencyRecord {
-        key: string(item, keys::SK)?.to_owned(),
-        request_hash: string(item, attr::REQUEST_HASH)?.to_owned(),
-        session_id: string(item, attr::SESSION_ID)?.to_owned(),
-        response: serde_json::from_str(string(item, attr::RESPONSE)?)
-            .map_err(|_| MalformedItem(attr::RESPONSE))?,
-    })
+/// An item's size as DynamoDB counts it (attribute names plus values), for the item and
+/// transaction limits.
+pub fn item_size(item: &Item) -> usize {
+    item.iter()
+        .map(|(name, value)| name.len() + value_size(value))
+        .sum()
+}
+
+fn value_size(value: &AttributeValue) -> usize {
+    match value {
+        AttributeValue::S(text) | AttributeValue::N(text) => text.len(),
+        AttributeValue::B(blob) => blob.as_ref().len(),
+        AttributeValue::Bool(_) | AttributeValue::Null(_) => 1,
+        AttributeValue::L(list) => 3 + list.iter().map(|v| 1 + value_size(v)).sum::<usize>(),
+        AttributeValue::M(map) => {
+            3 + map
+                .iter()
+                .map(|(name, v)| 1 + name.len() + value_size(v))
+                .sum::<usize>()
+        }
+        AttributeValue::Ss(items) | AttributeValue::Ns(items) => {
+            items.iter().map(String::len).sum()
+        }
+        AttributeValue::Bs(items) => items.iter().map(|b| b.as_ref().len()).sum(),
+        _ => 0,
+    }
 }
 
 /// A string attribute.
@@ -301,15 +299,6 @@ mod tests {
         };
         let item = message("USER#u#SESSION#s", &stored, 5).unwrap();
         assert_eq!(stored_message(&item).unwrap(), stored);
-
-        let record = IdempotencyRecord {
-            key: "k".into(),
-            request_hash: "h".into(),
-            session_id: "s".into(),
-            response: serde_json::json!({ "answer": [1, 2] }),
-        };
-        let item = idempotency("u", &record, now, 9).unwrap();
-        assert_eq!(idempotency_record(&item).unwrap(), record);
     }
 
     #[test]

@@ -22,6 +22,8 @@ pub const MSG_PREFIX: &str = "MSG#";
 pub const TRACE_PREFIX: &str = "TRACE#";
 /// Prefix of session header sort keys.
 pub const HEADER_PREFIX: &str = "SESSION#";
+/// Prefix of idempotency record sort keys (in the session's partition; sorts before `MSG#`).
+pub const IDEMPOTENCY_PREFIX: &str = "IDEMPOTENCY#";
 /// Upper bound of the message range: `$` is the byte after `#`.
 pub const MSG_RANGE_END: &str = "MSG$";
 /// Upper bound of the trace range: `$` is the byte after `#`.
@@ -40,6 +42,11 @@ pub fn encode(id: &str) -> String {
     out
 }
 
+/// The id [`encode`] was given.
+pub fn decode(segment: &str) -> String {
+    segment.replace("%23", "#").replace("%25", "%")
+}
+
 /// `USER#<user>`: the partition of a user's session headers.
 pub fn user_pk(user_id: &str) -> String {
     format!("USER#{}", encode(user_id))
@@ -55,9 +62,10 @@ pub fn session_pk(user_id: &str, session_id: &str) -> String {
     format!("USER#{}#SESSION#{}", encode(user_id), encode(session_id))
 }
 
-/// `USER#<user>#IDEMPOTENCY`: the partition of a user's idempotency records.
-pub fn idempotency_pk(user_id: &str) -> String {
-    format!("USER#{}#IDEMPOTENCY", encode(user_id))
+/// `IDEMPOTENCY#<key>`: the sort key of an idempotency record, in its session's partition
+/// (so deleting the session deletes it, and its key is scoped to the session).
+pub fn idempotency_sk(key: &str) -> String {
+    format!("{IDEMPOTENCY_PREFIX}{}", encode(key))
 }
 
 /// `MSG#<seq, 10 digits>`.
@@ -87,7 +95,8 @@ mod tests {
         assert_eq!(user_pk("u1"), "USER#u1");
         assert_eq!(header_sk("s1"), "SESSION#s1");
         assert_eq!(session_pk("u1", "s1"), "USER#u1#SESSION#s1");
-        assert_eq!(idempotency_pk("u1"), "USER#u1#IDEMPOTENCY");
+        assert_eq!(idempotency_sk("k#1"), "IDEMPOTENCY#k%231");
+        assert!(idempotency_sk("~").as_str() < MSG_PREFIX);
         assert_eq!(message_sk(42), "MSG#0000000042");
         assert_eq!(trace_sk(7), "TRACE#0000000007");
         assert!(message_sk(u32::MAX.into()).as_str() < MARKER_SK);
@@ -103,5 +112,8 @@ mod tests {
         );
         assert_ne!(session_pk("a%23", "b"), session_pk("a#", "b"));
         assert_eq!(encode("a#b%c"), "a%23b%25c");
+        for id in ["a#b%c", "%2523", "%23#"] {
+            assert_eq!(decode(&encode(id)), id);
+        }
     }
 }

@@ -2,8 +2,14 @@
 //! reasons.
 //!
 //! Action order is fixed, and the failure mapping relies on it: 0 = header update (version
-//! check, `ALL_OLD` on failure), 1 = marker update, then one put per message, then the trace,
-//! then the idempotency record if any.
+//! check, `ALL_OLD` on failure), 1 = marker update (the same version, so the window read from
+//! the marker always agrees with the header), then one put per message, then the trace, then
+//! the idempotency record if any (completing this attempt's claim).
+//!
+//! The transaction is checked against DynamoDB's limits before it is sent (100 actions, 4 MB,
+//! 400 KB per item): the agent fits a turn to them by design (`domain::truncate::fit_turn`,
+//! `TurnTrace::fitted`, `MAX_STEPS` ≤ 40), so a turn over them is a bug, reported as
+//! [`StoreError::TooLarge`], never sent and never retried.
 
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
@@ -13,13 +19,23 @@ use aws_sdk_dynamodb::types::{
 use std::collections::HashMap;
 
 use super::errors::{condition_failed, transaction_conflict, unavailable, unserializable};
-use super::items::{self, attr, Item};
+use super::idempotency;
+use super::items::{self, attr, item_size, Item};
 use super::keys::{self, EXPIRES_AT, PK};
-use super::rules::{fit_message, MAX_MESSAGE_CONTENT_BYTES};
+use crate::domain::truncate::{fit_message, MAX_MESSAGE_CONTENT_BYTES};
 use crate::ports::{StoreError, StoredMessage, TurnCommit};
 
 /// DynamoDB's cap on the actions of one transaction.
 pub const MAX_TRANSACTION_ITEMS: usize = 100;
+
+/// DynamoDB's cap on the total size of one transaction.
+pub const MAX_TRANSACTION_BYTES: usize = 4 * 1024 * 1024;
+
+/// DynamoDB's cap on the size of one item.
+pub const MAX_ITEM_BYTES: usize = 400 * 1024;
+
+/// Bytes counted for each update action (header, marker): their keys and a few numbers.
+const UPDATE_ACTION_BYTES: usize = 1024;
 
 /// Name of the operation in errors.
 const OP: &str = "append_turn";
@@ -45,12 +61,13 @@ pub fn actions(
         .collect();
     let count = stored.len() + 3 + usize::from(commit.idempotency.is_some());
     if count > MAX_TRANSACTION_ITEMS {
-        return Err(StoreError::Unavailable(format!(
-            "{OP}: a turn of {} messages exceeds the transaction limit",
+        return Err(StoreError::TooLarge(format!(
+            "{OP}: a turn of {} messages needs {count} actions, over DynamoDB's {MAX_TRANSACTION_ITEMS}",
             stored.len()
         )));
     }
     let new_version = expected + stored.len() as u64;
+    let mut total_bytes = 2 * UPDATE_ACTION_BYTES;
 
     let mut actions = Vec::with_capacity(count);
     actions.push(header_update(
@@ -64,29 +81,50 @@ pub fn actions(
     let marker = Update::builder()
         .table_name(table)
         .set_key(Some(keys::key(pk.clone(), keys::MARKER_SK.to_owned())))
-        .update_expression("SET #exp = :exp")
+        .update_expression("SET #exp = :exp, #version = :new, #turn = :turn")
         .condition_expression("attribute_exists(#pk)")
         .expression_attribute_names("#pk", PK)
         .expression_attribute_names("#exp", EXPIRES_AT)
+        .expression_attribute_names("#version", attr::VERSION)
+        .expression_attribute_names("#turn", attr::TURN)
         .expression_attribute_values(":exp", items::num(expires_at))
+        .expression_attribute_values(":new", items::num(new_version))
+        .expression_attribute_values(":turn", items::num(commit.turn))
         .build()
         .map_err(|_| unserializable(OP, "marker update"))?;
     actions.push(TransactWriteItem::builder().update(marker).build());
     for message in &stored {
         let item =
             items::message(&pk, message, expires_at).map_err(|_| unserializable(OP, "message"))?;
+        total_bytes += checked_size(&item, "a message")?;
         actions.push(put(table, item, true)?);
     }
     let trace = items::trace(&pk, &commit.trace, commit.turn, commit.now, expires_at)
         .map_err(|_| unserializable(OP, "trace"))?;
+    total_bytes += checked_size(&trace, "the trace")?;
     actions.push(put(table, trace, false)?);
-    if let Some(record) = &commit.idempotency {
-        let day = commit.now.timestamp() + 24 * 3600;
-        let item = items::idempotency(user_id, record, commit.now, day)
-            .map_err(|_| unserializable(OP, "idempotency record"))?;
-        actions.push(put(table, item, true)?);
+    if let Some(completion) = &commit.idempotency {
+        let (action, size) = idempotency::completion(table, &pk, completion, commit.now)?;
+        total_bytes += size;
+        actions.push(action);
+    }
+    if total_bytes > MAX_TRANSACTION_BYTES {
+        return Err(StoreError::TooLarge(format!(
+            "{OP}: the turn's transaction is {total_bytes} bytes, over DynamoDB's {MAX_TRANSACTION_BYTES}"
+        )));
     }
     Ok(actions)
+}
+
+/// The size of an item, if it is within DynamoDB's item limit.
+pub fn checked_size(item: &Item, what: &str) -> Result<usize, StoreError> {
+    let size = item_size(item);
+    if size > MAX_ITEM_BYTES {
+        return Err(StoreError::TooLarge(format!(
+            "{OP}: {what} is {size} bytes, over DynamoDB's {MAX_ITEM_BYTES} per item"
+        )));
+    }
+    Ok(size)
 }
 
 /// The header update: bumps version and totals if the header is still at the expected version.
@@ -152,6 +190,28 @@ pub fn put(table: &str, item: Item, new_only: bool) -> Result<TransactWriteItem,
     Ok(TransactWriteItem::builder().put(put).build())
 }
 
+/// A put action under a condition with its names and values.
+pub fn put_if(
+    table: &str,
+    item: Item,
+    condition: &str,
+    names: &[(&str, &str)],
+    values: Vec<(&str, AttributeValue)>,
+) -> Result<TransactWriteItem, StoreError> {
+    let mut builder = Put::builder()
+        .table_name(table)
+        .set_item(Some(item))
+        .condition_expression(condition);
+    for (name, attribute) in names {
+        builder = builder.expression_attribute_names(*name, *attribute);
+    }
+    for (name, value) in values {
+        builder = builder.expression_attribute_values(name, value);
+    }
+    let put = builder.build().map_err(|_| unserializable(OP, "put"))?;
+    Ok(TransactWriteItem::builder().put(put).build())
+}
+
 /// What a failed turn transaction means: `Conflict` when the header moved on (or another turn
 /// or an idempotency key got there first), `NotFound` when the session is gone.
 pub fn failure<R: std::fmt::Debug>(
@@ -177,6 +237,13 @@ pub fn failure<R: std::fmt::Debug>(
     }
     if reasons.iter().skip(2).any(|r| condition_failed(Some(r))) || transaction_conflict(reasons) {
         return StoreError::Conflict { expected };
+    }
+    // DynamoDB's reason for an item over 400 KB (or another invalid item): no retry fixes it.
+    if reasons.iter().any(|r| r.code() == Some("ValidationError")) {
+        tracing::error!(error = %aws_sdk_dynamodb::error::DisplayErrorContext(error), "a turn's transaction was refused as invalid");
+        return StoreError::TooLarge(format!(
+            "{OP}: DynamoDB refused an item of the turn as invalid"
+        ));
     }
     unavailable(OP, error)
 }

@@ -1,18 +1,22 @@
-//! Storage rules that both session stores apply, as pure functions: the message size cap and
-//! the trimming of a loaded window to a turn boundary.
+//! Truncation with a visible marker: how a message, a turn or a text is made to fit a byte
+//! budget. Pure functions; the store's item limits and the model's context budget both use them.
 //!
-//! They live beside the DynamoDB adapter because its limits motivate them (an item may not
-//! exceed 400 KB; Bedrock rejects a conversation that opens with tool results), and the
-//! in-memory store applies the same functions so both behave identically.
+//! The rule is always the same: the largest values are cut first, each keeps its beginning and
+//! ends with `…[truncated N bytes]`, and the shape of the conversation (roles, block order,
+//! tool-use ids, so every tool use stays paired with its result) never changes.
 
 use serde_json::{json, Value};
 
 use crate::domain::message::{ContentBlock, Message, ToolResultContent};
-use crate::ports::StoredMessage;
 
 /// Largest serialized content (JSON bytes) a stored message may have: 300 KB, well under
 /// DynamoDB's 400 KB item limit once keys and other attributes are added.
 pub const MAX_MESSAGE_CONTENT_BYTES: usize = 300 * 1024;
+
+/// Largest serialized content of all the messages of one turn together: 3 MB, so that a
+/// turn's one transaction (messages, trace, header, marker, idempotency record) stays under
+/// DynamoDB's 4 MB per `TransactWriteItems`.
+pub const MAX_TURN_CONTENT_BYTES: usize = 3 * 1024 * 1024;
 
 /// Upper bound of the length of a truncation marker (`…[truncated N bytes]` with N ≤ u64::MAX).
 const MARKER_MAX_BYTES: usize = 48;
@@ -31,36 +35,67 @@ const TOOL_USE_WRAPPER_BYTES: usize = r#"{"truncated":}"#.len();
 /// truncation can make it fit is returned with every block truncated; the store then reports
 /// the write failure.
 pub fn fit_message(message: &Message, max_bytes: usize) -> Message {
-    let mut content = message.content.clone();
-    let mut total = content_size(&content);
+    let mut fitted = [message.clone()];
+    fit_all(&mut fitted, max_bytes);
+    let [fitted] = fitted;
+    fitted
+}
+
+/// The messages of one turn as they are stored: each fitted to [`MAX_MESSAGE_CONTENT_BYTES`],
+/// then, if all of them together exceed [`MAX_TURN_CONTENT_BYTES`], the largest values of the
+/// whole turn cut first until the turn fits.
+pub fn fit_turn(messages: &[Message]) -> Vec<Message> {
+    let mut fitted: Vec<Message> = messages
+        .iter()
+        .map(|message| fit_message(message, MAX_MESSAGE_CONTENT_BYTES))
+        .collect();
+    fit_all(&mut fitted, MAX_TURN_CONTENT_BYTES);
+    fitted
+}
+
+/// Cuts the largest leaves of all `messages` together until their serialized contents add up
+/// to at most `max_bytes`.
+fn fit_all(messages: &mut [Message], max_bytes: usize) {
+    let mut total: usize = messages.iter().map(|m| content_size(&m.content)).sum();
     if total <= max_bytes {
-        return message.clone();
+        return;
     }
-    let mut leaves = leaves(&content);
-    leaves.sort_by_key(|leaf| std::cmp::Reverse(leaf.cost));
-    for leaf in leaves {
+    let mut found: Vec<(usize, Leaf)> = messages
+        .iter()
+        .enumerate()
+        .flat_map(|(index, message)| {
+            leaves(&message.content)
+                .into_iter()
+                .map(move |leaf| (index, leaf))
+        })
+        .collect();
+    found.sort_by_key(|(_, leaf)| std::cmp::Reverse(leaf.cost));
+    for (index, leaf) in found {
         if total <= max_bytes {
             break;
         }
+        let Some(message) = messages.get_mut(index) else {
+            continue;
+        };
+        let before = content_size(&message.content);
         let target = leaf.cost.saturating_sub(total - max_bytes);
-        truncate_leaf(&mut content, &leaf, target);
-        total = content_size(&content);
-    }
-    Message {
-        role: message.role,
-        content,
+        truncate_leaf(&mut message.content, &leaf, target);
+        total = total - before + content_size(&message.content);
     }
 }
 
-/// Drops messages from the front of a window (oldest first) until it starts with a message
-/// that opens a turn (a user text message), so a model never sees a conversation that starts
-/// with tool results or an assistant message. A window with no turn start becomes empty.
-pub fn trim_to_turn_start(messages: &mut Vec<StoredMessage>) {
-    let start = messages
-        .iter()
-        .position(|stored| stored.message.starts_turn())
-        .unwrap_or(messages.len());
-    messages.drain(..start);
+/// `text` itself when it is at most `max_bytes` long; otherwise its longest prefix (on a char
+/// boundary) that leaves room for the marker, followed by `…[truncated N bytes]`: at most
+/// `max_bytes` long in all (raw bytes, not JSON-escaped).
+pub fn shrink_text(text: &str, max_bytes: usize) -> String {
+    if text.len() <= max_bytes {
+        return text.to_owned();
+    }
+    let mut keep = max_bytes.saturating_sub(MARKER_MAX_BYTES).min(text.len());
+    while !text.is_char_boundary(keep) {
+        keep -= 1;
+    }
+    format!("{}…[truncated {} bytes]", &text[..keep], text.len() - keep)
 }
 
 /// Serialized size of a message's content, as stored.
@@ -280,37 +315,5 @@ mod tests {
         assert_eq!(name, "write");
         let kept = input["truncated"].as_str().unwrap_or_default();
         assert!(kept.starts_with(r#"{"body":"qqq"#) && kept.contains("…[truncated "));
-    }
-
-    fn stored(seq: u64, message: Message) -> StoredMessage {
-        StoredMessage {
-            seq,
-            turn: 1,
-            message,
-            created_at: chrono::DateTime::UNIX_EPOCH,
-        }
-    }
-
-    #[test]
-    fn trimming_drops_leading_tool_results_and_assistant_messages() {
-        let tool_result = Message {
-            role: Role::User,
-            content: vec![ContentBlock::ToolResult {
-                tool_use_id: "t".into(),
-                status: ToolStatus::Success,
-                content: vec![],
-            }],
-        };
-        let mut window = vec![
-            stored(1, tool_result),
-            stored(2, Message::assistant_text("a")),
-            stored(3, Message::user_text("q")),
-            stored(4, Message::assistant_text("a")),
-        ];
-        trim_to_turn_start(&mut window);
-        assert_eq!(window.iter().map(|m| m.seq).collect::<Vec<_>>(), [3, 4]);
-        let mut no_start = vec![stored(1, Message::assistant_text("a"))];
-        trim_to_turn_start(&mut no_start);
-        assert!(no_start.is_empty());
     }
 }

@@ -1,0 +1,283 @@
+//! The agent as the HTTP API uses it: sessions and turns, composed from the ports.
+//!
+//! A turn ([`Agent::send_message`], in `turn.rs`) is a few named steps: claim the idempotency
+//! key, load the window and the tools, choose the history, drive the loop, settle a model
+//! failure, commit. The reading operations here are paged so that no answer outgrows Lambda's
+//! response limit.
+
+mod turn;
+
+use std::{sync::Arc, time::Duration};
+
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    domain::{
+        context::ContextBudget,
+        model::{GuardrailConfig, InferenceConfig, ToolSpec, Usage},
+        pricing::{Cost, Pricing},
+        trace::TurnTrace,
+        truncate::content_size,
+    },
+    ports::{
+        Model, ModelError, Page, PageRequest, SessionHeader, SessionStore, StoreError,
+        StoredMessage, ToolInvoker, ToolListError,
+    },
+};
+
+/// Largest `MAX_STEPS`: a capped turn stores at most `2 * steps + 2` messages, and with the
+/// header, the marker, the trace and the idempotency record its one transaction must stay
+/// within DynamoDB's 100 items (`2 * 40 + 6 = 86`, room kept for what later features add).
+pub const MAX_STEPS_LIMIT: u32 = 40;
+
+/// Most bytes of message content or traces one page of a read carries: well under Lambda's
+/// 6 MB response limit once encoded as JSON (a stored message is at most 300 KB).
+pub const MAX_PAGE_BYTES: usize = 4 * 1024 * 1024;
+
+/// How the agent behaves; read once from configuration.
+#[derive(Clone, Debug)]
+pub struct AgentSettings {
+    /// The system prompt.
+    pub system_prompt: Option<String>,
+    /// Most model calls per turn (at most [`MAX_STEPS_LIMIT`]).
+    pub max_steps: u32,
+    /// Most wall time per turn, before the invocation's own deadline is considered.
+    pub max_wall_time: Duration,
+    /// Most recent messages loaded for a turn; the context budget chooses among them.
+    pub history_messages: usize,
+    /// The longest one tool call may take.
+    pub tool_timeout: Duration,
+    /// Sampling settings.
+    pub inference: InferenceConfig,
+    /// Bedrock guardrail, when configured.
+    pub guardrail: Option<GuardrailConfig>,
+    /// The model's price, when known.
+    pub pricing: Option<Pricing>,
+    /// The model's context window and how it is shared out.
+    pub context: ContextBudget,
+    /// How long a completed request's answer is replayed for its idempotency key.
+    pub idempotency_retention: Duration,
+}
+
+impl Default for AgentSettings {
+    /// The documented defaults (README, "Configuration"), for a model with a 200 000-token
+    /// window.
+    fn default() -> Self {
+        Self {
+            system_prompt: None,
+            max_steps: 8,
+            max_wall_time: Duration::from_secs(120),
+            history_messages: 40,
+            tool_timeout: Duration::from_secs(10),
+            inference: InferenceConfig {
+                max_tokens: Some(1024),
+                ..InferenceConfig::default()
+            },
+            guardrail: None,
+            pricing: None,
+            context: ContextBudget {
+                context_tokens: 200_000,
+                output_tokens: 1024,
+                tool_result_tokens: 8_000,
+                step_tool_result_tokens: 24_000,
+            },
+            idempotency_retention: Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
+/// Why an agent operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// The session does not exist or belongs to someone else.
+    #[error("session not found")]
+    NotFound,
+    /// Another turn changed the session while this one ran; nothing was stored.
+    #[error("the session was changed by another request; nothing of this turn was stored")]
+    Conflict,
+    /// The idempotency key was already used for a different request.
+    #[error("the Idempotency-Key was already used for a different request")]
+    IdempotencyKeyReused,
+    /// A request with this idempotency key is still running.
+    #[error("a request with this Idempotency-Key is still running; retry after it ends")]
+    InFlight {
+        /// When to ask again.
+        retry_after: Duration,
+    },
+    /// The message cannot be answered within the model's context window, even with no
+    /// history; nothing was stored.
+    #[error("the message is too long for the model's context window")]
+    ContextTooLong,
+    /// The model failed before any step was done; nothing was stored.
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    /// The tools could not be listed.
+    #[error(transparent)]
+    Tools(#[from] ToolListError),
+    /// The store failed.
+    #[error("storage failed")]
+    Store(#[source] StoreError),
+}
+
+impl From<StoreError> for AgentError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::NotFound => Self::NotFound,
+            StoreError::Conflict { .. } | StoreError::AlreadyExists => Self::Conflict,
+            other => Self::Store(other),
+        }
+    }
+}
+
+/// One message sent to a session.
+#[derive(Clone, Debug)]
+pub struct TurnRequest<'a> {
+    /// The caller.
+    pub user_id: &'a str,
+    /// The session.
+    pub session_id: &'a str,
+    /// What the user said.
+    pub message: &'a str,
+    /// The client's idempotency key, if it sent one.
+    pub idempotency_key: Option<&'a str>,
+    /// When the request arrived: the turn's clock starts here.
+    pub arrived: std::time::Instant,
+    /// Time this invocation had left for the turn when the request arrived (its deadline less
+    /// a margin), if known.
+    pub time_left: Option<Duration>,
+}
+
+/// Why a stored turn ended early on a model failure (stop reason `model_error`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TurnFailure {
+    /// The kind of failure (`throttled`, `unavailable`, `timeout`, ...).
+    pub kind: String,
+    /// What happened and what to do.
+    pub detail: String,
+}
+
+/// What a turn answers, as the API returns it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TurnResult {
+    /// The session.
+    pub session_id: String,
+    /// The turn's number in the session.
+    pub turn: u64,
+    /// The model's answer.
+    pub answer: String,
+    /// Why the turn ended.
+    pub stop_reason: String,
+    /// Model calls made.
+    pub steps: u32,
+    /// Tokens used.
+    pub usage: Usage,
+    /// Dollars spent, when the model's price is known.
+    pub cost: Option<Cost>,
+    /// Ties the turn to its logs and trace.
+    pub trace_id: String,
+    /// Set when the model failed after some steps (stop reason `model_error`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<TurnFailure>,
+}
+
+/// The agent: sessions, turns and tools over the ports.
+#[derive(Clone)]
+pub struct Agent {
+    store: Arc<dyn SessionStore>,
+    model: Arc<dyn Model>,
+    tools: Arc<dyn ToolInvoker>,
+    settings: AgentSettings,
+}
+
+impl Agent {
+    /// An agent over these ports.
+    pub fn new(
+        store: Arc<dyn SessionStore>,
+        model: Arc<dyn Model>,
+        tools: Arc<dyn ToolInvoker>,
+        settings: AgentSettings,
+    ) -> Self {
+        Self {
+            store,
+            model,
+            tools,
+            settings,
+        }
+    }
+
+    /// Creates a session for `user_id` with a fresh id.
+    pub async fn create_session(&self, user_id: &str) -> Result<SessionHeader, AgentError> {
+        let session_id = uuid::Uuid::new_v4().to_string();
+        Ok(self
+            .store
+            .create_session(user_id, &session_id, Utc::now())
+            .await?)
+    }
+
+    /// The caller's sessions, most recent first.
+    pub async fn list_sessions(&self, user_id: &str) -> Result<Vec<SessionHeader>, AgentError> {
+        Ok(self.store.list_sessions(user_id).await?)
+    }
+
+    /// A session's header and one page of its messages, at most [`MAX_PAGE_BYTES`] of content.
+    pub async fn get_session(
+        &self,
+        user_id: &str,
+        session_id: &str,
+        page: PageRequest,
+    ) -> Result<(SessionHeader, Page<StoredMessage>), AgentError> {
+        let (header, page) = self.store.get_session(user_id, session_id, page).await?;
+        let page = cap_page(page, |m| content_size(&m.message.content), |m| m.seq);
+        Ok((header, page))
+    }
+
+    /// One page of a session's turn traces, at most [`MAX_PAGE_BYTES`] of them.
+    pub async fn get_traces(
+        &self,
+        user_id: &str,
+        session_id: &str,
+        page: PageRequest,
+    ) -> Result<Page<TurnTrace>, AgentError> {
+        let page = self.store.get_traces(user_id, session_id, page).await?;
+        Ok(cap_page(page, trace_size, |t| t.turn))
+    }
+
+    /// Deletes a session, its messages and its idempotency records.
+    pub async fn delete_session(&self, user_id: &str, session_id: &str) -> Result<(), AgentError> {
+        Ok(self.store.delete_session(user_id, session_id).await?)
+    }
+
+    /// The tools the agent can use.
+    pub async fn tool_specs(&self) -> Result<Vec<ToolSpec>, AgentError> {
+        Ok(self.tools.specs().await?)
+    }
+}
+
+/// Serialized size of a trace.
+fn trace_size(trace: &TurnTrace) -> usize {
+    serde_json::to_vec(trace).map_or(usize::MAX, |bytes| bytes.len())
+}
+
+/// Keeps the first items of a page while their sizes add up to at most [`MAX_PAGE_BYTES`]
+/// (always at least one), moving the page's `next` to the last item kept when some are cut.
+fn cap_page<T>(
+    mut page: Page<T>,
+    size: impl Fn(&T) -> usize,
+    position: impl Fn(&T) -> u64,
+) -> Page<T> {
+    let mut total = 0;
+    let keep = page
+        .items
+        .iter()
+        .position(|item| {
+            total += size(item);
+            total > MAX_PAGE_BYTES
+        })
+        .map_or(page.items.len(), |over| over.max(1));
+    if keep < page.items.len() {
+        page.items.truncate(keep);
+        page.next = page.items.last().map(&position);
+    }
+    page
+}

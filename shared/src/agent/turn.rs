@@ -1,0 +1,397 @@
+//! One turn, as named steps: [`Agent::send_message`] reads top to bottom.
+//!
+//! 1. `claim`: with an `Idempotency-Key`, claim it (one conditional write): a completed request
+//!    is replayed, one still running is `InFlight`, a key used for another body is refused.
+//! 2. `prepare`: load the window and list the tools, concurrently; choose the history that
+//!    fits the context budget; start the turn's state.
+//! 3. `drive`: run the loop through the ports until it is done.
+//! 4. `settle`: a model failure after some steps ends the turn with what was done (stop reason
+//!    `model_error`), so tokens already billed are stored; a failure before any step stores
+//!    nothing.
+//! 5. `commit`: store everything in one conditional write, fitted to the store's limits; a
+//!    turn that lost a race stores nothing.
+//!
+//! A turn that fails in any step gives its idempotency claim back, so a retry can run at once.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use super::{Agent, AgentError, TurnFailure, TurnRequest, TurnResult};
+use crate::{
+    domain::{
+        context::{self, History},
+        message::Message,
+        model::ModelRequest,
+        trace::{TurnTrace, MAX_TRACE_BYTES},
+        truncate::{fit_turn, shrink_text},
+        turn::{StopReason, TurnLimits, TurnState},
+    },
+    driver::{drive_turn, TurnContext},
+    ports::{
+        ClaimOutcome, IdempotencyClaim, IdempotencyCompletion, IdempotencyRecord, ModelError,
+        SessionWindow, StoreError, TurnCommit,
+    },
+};
+
+/// Time a claim outlives the turn's own time limit, for the commit and clock skew.
+const CLAIM_GRACE: Duration = Duration::from_secs(10);
+
+/// Longest answer kept in an idempotency record, so the record fits in one item.
+const MAX_REPLAY_ANSWER_BYTES: usize = 256 * 1024;
+
+/// Longest `Retry-After` given to a retry that arrives while its original runs.
+const MAX_IN_FLIGHT_RETRY_AFTER: Duration = Duration::from_secs(5);
+
+/// A turn that has been prepared: its state and what it loaded.
+struct Prepared {
+    state: TurnState,
+    window: SessionWindow,
+    trace_id: String,
+    started_at: DateTime<Utc>,
+}
+
+impl Agent {
+    /// Runs one turn and stores it.
+    pub async fn send_message(&self, request: TurnRequest<'_>) -> Result<TurnResult, AgentError> {
+        let limits = self.limits(request.time_left);
+        let claim = match self.claim(&request, limits).await? {
+            Claimed::Replay(result) => return Ok(*result),
+            Claimed::Held(claim) => claim,
+        };
+        let outcome = self.run(&request, limits, claim.as_ref()).await;
+        if let (Err(_), Some(claim)) = (&outcome, &claim) {
+            self.release(&request, claim).await;
+        }
+        outcome
+    }
+
+    /// Steps 2 to 5, once the key (if any) is held.
+    async fn run(
+        &self,
+        request: &TurnRequest<'_>,
+        limits: TurnLimits,
+        claim: Option<&IdempotencyClaim>,
+    ) -> Result<TurnResult, AgentError> {
+        let mut prepared = self.prepare(request, limits).await?;
+        let failure = self.drive(request, &mut prepared).await?;
+        let result = result_of(request, &prepared, failure);
+        match self.commit(request, &prepared, &result, claim).await {
+            Ok(()) => Ok(result),
+            Err(StoreError::Conflict { .. }) => self.conflict(request).await,
+            Err(other) => Err(other.into()),
+        }
+    }
+
+    /// Step 1: claims the idempotency key, or answers from what holds it.
+    async fn claim(
+        &self,
+        request: &TurnRequest<'_>,
+        limits: TurnLimits,
+    ) -> Result<Claimed, AgentError> {
+        let Some(key) = request.idempotency_key else {
+            return Ok(Claimed::Held(None));
+        };
+        let now = Utc::now();
+        let claim = IdempotencyClaim {
+            key: key.to_owned(),
+            request_hash: fingerprint(request.session_id, request.message),
+            token: uuid::Uuid::new_v4().simple().to_string(),
+            lease_until: now + to_chrono(limits.max_wall_time + CLAIM_GRACE),
+            now,
+        };
+        let outcome = self
+            .store
+            .claim_idempotency(request.user_id, request.session_id, &claim)
+            .await?;
+        match outcome {
+            ClaimOutcome::Claimed => Ok(Claimed::Held(Some(claim))),
+            ClaimOutcome::Completed(record) => {
+                replay(&record, &claim.request_hash).map(|result| Claimed::Replay(Box::new(result)))
+            }
+            ClaimOutcome::InFlight {
+                request_hash,
+                lease_until,
+            } => {
+                if request_hash != claim.request_hash {
+                    return Err(AgentError::IdempotencyKeyReused);
+                }
+                let left = (lease_until - now).to_std().unwrap_or_default();
+                Err(AgentError::InFlight {
+                    retry_after: left.clamp(Duration::from_secs(1), MAX_IN_FLIGHT_RETRY_AFTER),
+                })
+            }
+        }
+    }
+
+    /// Step 2: loads the window and the tools concurrently, chooses the history, starts the state.
+    async fn prepare(
+        &self,
+        request: &TurnRequest<'_>,
+        limits: TurnLimits,
+    ) -> Result<Prepared, AgentError> {
+        let (window, tools) = tokio::join!(
+            self.store.load_window(
+                request.user_id,
+                request.session_id,
+                self.settings.history_messages,
+            ),
+            self.tools.specs(),
+        );
+        let mut window = window?;
+        let tools = tools?;
+        let user_message = Message::user_text(request.message);
+        let budget = self.settings.context;
+        let room = budget
+            .input_tokens()
+            .saturating_sub(context::overhead_tokens(
+                self.settings.system_prompt.as_deref(),
+                &tools,
+            ))
+            .saturating_sub(context::message_tokens(&user_message));
+        let stored = std::mem::take(&mut window.messages);
+        let history: History = context::select_history(
+            stored.into_iter().map(|stored| stored.message).collect(),
+            &budget,
+            room,
+        );
+        if history.dropped_turns > 0 {
+            tracing::debug!(
+                dropped_turns = history.dropped_turns,
+                history_tokens = history.tokens,
+                "history shortened to fit the context budget"
+            );
+        }
+        let model_request = ModelRequest {
+            system: self.settings.system_prompt.clone(),
+            messages: history.messages,
+            tools,
+            inference: self.settings.inference.clone(),
+            guardrail: self.settings.guardrail.clone(),
+        };
+        Ok(Prepared {
+            state: TurnState::start(
+                model_request,
+                user_message,
+                limits,
+                self.settings.pricing,
+                budget,
+            ),
+            window,
+            trace_id: uuid::Uuid::new_v4().simple().to_string(),
+            started_at: Utc::now(),
+        })
+    }
+
+    /// Steps 3 and 4: drives the loop; a model failure after some steps becomes the turn's end
+    /// (returned so the answer can say what failed), one before any step fails the turn.
+    async fn drive(
+        &self,
+        request: &TurnRequest<'_>,
+        prepared: &mut Prepared,
+    ) -> Result<Option<TurnFailure>, AgentError> {
+        let context = TurnContext {
+            user_id: request.user_id.to_owned(),
+            session_id: request.session_id.to_owned(),
+            trace_id: prepared.trace_id.clone(),
+            tool_timeout: self.settings.tool_timeout,
+            started: tokio::time::Instant::from_std(request.arrived),
+        };
+        let state = &mut prepared.state;
+        let outcome = drive_turn(state, self.model.as_ref(), self.tools.as_ref(), &context).await;
+        match outcome {
+            Ok(()) if state.steps() == 0 && state.stop_reason() == Some(StopReason::MaxContext) => {
+                Err(AgentError::ContextTooLong)
+            }
+            Ok(()) => Ok(None),
+            Err(ModelError::ContextOverflow(_)) if state.steps() == 0 => {
+                Err(AgentError::ContextTooLong)
+            }
+            Err(error) if state.steps() == 0 => Err(AgentError::Model(error)),
+            Err(error) => {
+                tracing::warn!(trace_id = %prepared.trace_id, steps = state.steps(), kind = error.kind(), "model failed mid-turn; storing the steps done");
+                state.record_model_failure();
+                Ok(Some(failure_of(&error)))
+            }
+        }
+    }
+
+    /// Step 5: the turn in one conditional write, fitted to the store's limits.
+    async fn commit(
+        &self,
+        request: &TurnRequest<'_>,
+        prepared: &Prepared,
+        result: &TurnResult,
+        claim: Option<&IdempotencyClaim>,
+    ) -> Result<(), StoreError> {
+        let state = &prepared.state;
+        let now = Utc::now();
+        let duration_ms = u64::try_from(request.arrived.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let trace = TurnTrace {
+            turn: result.turn,
+            trace_id: prepared.trace_id.clone(),
+            started_at: prepared.started_at.to_rfc3339(),
+            duration_ms,
+            stop_reason: state.stop_reason().unwrap_or(StopReason::EndTurn),
+            usage: state.usage(),
+            cost: state.cost(),
+            steps: state.trace().to_vec(),
+            omitted_tool_steps: 0,
+        };
+        let commit = TurnCommit {
+            expected_version: prepared.window.version,
+            turn: result.turn,
+            messages: fit_turn(state.turn_messages()),
+            usage: state.usage(),
+            cost_usd: state.cost().map_or(0.0, |cost| cost.total_usd),
+            trace: trace.fitted(MAX_TRACE_BYTES),
+            title: (prepared.window.version == 0).then(|| title_of(request.message)),
+            idempotency: claim.map(|claim| IdempotencyCompletion {
+                record: IdempotencyRecord {
+                    key: claim.key.clone(),
+                    request_hash: claim.request_hash.clone(),
+                    session_id: request.session_id.to_owned(),
+                    response: replay_body(result),
+                    expires_at: (now + to_chrono(self.settings.idempotency_retention)).timestamp(),
+                },
+                token: claim.token.clone(),
+            }),
+            now,
+        };
+        self.store
+            .append_turn(request.user_id, request.session_id, &commit)
+            .await
+    }
+
+    /// A turn that lost the race to commit: the winner's answer when it was this request's own
+    /// retry, otherwise a conflict.
+    async fn conflict(&self, request: &TurnRequest<'_>) -> Result<TurnResult, AgentError> {
+        let Some(key) = request.idempotency_key else {
+            return Err(AgentError::Conflict);
+        };
+        let record = self
+            .store
+            .get_idempotency(request.user_id, request.session_id, key)
+            .await;
+        match record {
+            Ok(Some(record)) => replay(&record, &fingerprint(request.session_id, request.message)),
+            _ => Err(AgentError::Conflict),
+        }
+    }
+
+    /// Gives the idempotency claim back after a failed turn; a failure to do so only delays a
+    /// retry until the claim lapses.
+    async fn release(&self, request: &TurnRequest<'_>, claim: &IdempotencyClaim) {
+        let released = self
+            .store
+            .release_idempotency(
+                request.user_id,
+                request.session_id,
+                &claim.key,
+                &claim.token,
+            )
+            .await;
+        if let Err(error) = released {
+            tracing::warn!(%error, "could not release the idempotency claim; it lapses by itself");
+        }
+    }
+
+    /// The caps of a turn: the configured ones, and no more wall time than the invocation has.
+    fn limits(&self, time_left: Option<Duration>) -> TurnLimits {
+        TurnLimits {
+            max_steps: self.settings.max_steps,
+            max_wall_time: time_left.map_or(self.settings.max_wall_time, |left| {
+                left.min(self.settings.max_wall_time)
+            }),
+        }
+    }
+}
+
+/// What claiming found: a replayable answer, or the claim (none without a key).
+enum Claimed {
+    Replay(Box<TurnResult>),
+    Held(Option<IdempotencyClaim>),
+}
+
+/// The answer of a finished turn.
+fn result_of(
+    request: &TurnRequest<'_>,
+    prepared: &Prepared,
+    error: Option<TurnFailure>,
+) -> TurnResult {
+    let state = &prepared.state;
+    TurnResult {
+        session_id: request.session_id.to_owned(),
+        turn: prepared.window.last_turn + 1,
+        answer: state.answer(),
+        stop_reason: state
+            .stop_reason()
+            .unwrap_or(StopReason::EndTurn)
+            .as_str()
+            .to_owned(),
+        steps: state.steps(),
+        usage: state.usage(),
+        cost: state.cost(),
+        trace_id: prepared.trace_id.clone(),
+        error,
+    }
+}
+
+/// What the answer of a turn ended by a model failure says about it.
+fn failure_of(error: &ModelError) -> TurnFailure {
+    let detail = if error.is_transient() {
+        "the model failed part-way; the steps done so far (and their cost) are stored. Send a \
+         new message (for example \"continue\") to go on."
+    } else {
+        "the model refused the request part-way; the steps done so far (and their cost) are \
+         stored. Retrying the same request will fail the same way."
+    };
+    TurnFailure {
+        kind: error.kind().to_owned(),
+        detail: detail.to_owned(),
+    }
+}
+
+/// The stored answer of a record, if the request matches it.
+fn replay(record: &IdempotencyRecord, request_hash: &str) -> Result<TurnResult, AgentError> {
+    if record.request_hash != request_hash {
+        return Err(AgentError::IdempotencyKeyReused);
+    }
+    serde_json::from_value(record.response.clone()).map_err(|_| {
+        AgentError::Store(StoreError::Rejected(
+            "the stored idempotency response could not be read".into(),
+        ))
+    })
+}
+
+/// The answer as stored for replay, its text cut so the record fits in one item.
+fn replay_body(result: &TurnResult) -> Value {
+    let mut result = result.clone();
+    result.answer = shrink_text(&result.answer, MAX_REPLAY_ANSWER_BYTES);
+    serde_json::to_value(&result).unwrap_or(Value::Null)
+}
+
+fn to_chrono(duration: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(duration).unwrap_or(chrono::Duration::MAX)
+}
+
+/// A session title: the first line of the first message, at most 80 characters.
+fn title_of(message: &str) -> String {
+    let line = message.lines().next().unwrap_or_default().trim();
+    let mut title: String = line.chars().take(80).collect();
+    if line.chars().count() > 80 {
+        title.push('…');
+    }
+    title
+}
+
+/// A stable fingerprint of a turn request (FNV-1a, 64 bits), to detect a reused idempotency key.
+fn fingerprint(session_id: &str, message: &str) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in session_id.bytes().chain([0u8]).chain(message.bytes()) {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{hash:016x}")
+}
