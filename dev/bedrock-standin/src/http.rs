@@ -27,11 +27,16 @@ const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
 const MAX_DELTA_CHARS: usize = 64;
 /// Length of each tool-input JSON fragment sent in one stream event, in characters.
 const INPUT_DELTA_CHARS: usize = 12;
+/// The `ValidationException` message Bedrock gives for an input longer than the model's
+/// context window (as reported against Bedrock in aws-samples/assessment-generator#2 — HTTP
+/// 400, `ValidationException` — and aws-samples/bedrock-chat#95).
+pub(crate) const INPUT_TOO_LONG: &str = "Input is too long for requested model.";
 
 /// Per-server state shared by all connections.
 #[derive(Debug)]
 pub(crate) struct State {
     pub latency: Duration,
+    pub context_tokens: Option<u64>,
     pub stats: Arc<Stats>,
     pub request_seq: AtomicU64,
 }
@@ -181,19 +186,24 @@ async fn model_call(state: &State, op: Operation, req: Request<Incoming>) -> Res
         Ok(request) => request,
         Err(message) => return error(StatusCode::BAD_REQUEST, "ValidationException", &message),
     };
+    if state
+        .context_tokens
+        .is_some_and(|window| script::tokens(body.len()) > window)
+    {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "ValidationException",
+            INPUT_TOO_LONG,
+        );
+    }
     let answer = script::respond(&request, body.len());
 
     let delay = state.latency + Duration::from_millis(answer.triggers.sleep_ms.unwrap_or(0));
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
-    if answer.triggers.fail_throttle {
-        let message = "Too many requests, please wait before trying again.";
-        return error(
-            StatusCode::TOO_MANY_REQUESTS,
-            "ThrottlingException",
-            message,
-        );
+    if let Some(failure) = &answer.failure {
+        return error(failure.kind.status(), failure.kind.name(), &failure.message);
     }
     let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     match op {

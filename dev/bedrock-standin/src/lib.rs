@@ -20,6 +20,16 @@
 //! as Bedrock does (see [`request`]); failures are `400` with header
 //! `x-amzn-errortype: ValidationException` and body `{"message": ".."}`.
 //!
+//! # Context window
+//!
+//! A request whose input is larger than the context window
+//! ([`Options::context_tokens`], env `STANDIN_CONTEXT_TOKENS`, default 200 000:
+//! Claude's) is refused as Bedrock refuses it: `400`,
+//! `x-amzn-errortype: ValidationException`, message
+//! `Input is too long for requested model.`, on both Converse and ConverseStream.
+//! The input is counted as the reported usage counts it ([`script::tokens`] of the
+//! request body: bytes / 4), after the request has passed validation.
+//!
 //! # The script (what the fake model answers)
 //!
 //! Deterministic, driven by the latest user text and the tools offered in the
@@ -51,15 +61,41 @@
 //! apply, and stay in force while the agent loops on tool results):
 //!
 //! - `[[standin:fail-throttle]]` → `429` with `x-amzn-errortype: ThrottlingException`.
+//! - `[[standin:fail=<Name>]]` → every model call answers with that Bedrock
+//!   error: its HTTP status, `x-amzn-errortype: <Name>` and a message in
+//!   Bedrock's words ([`fault::ErrorKind`]). Names and statuses:
+//!   `ThrottlingException` 429, `ServiceUnavailableException` 503,
+//!   `ModelNotReadyException` 429, `InternalServerException` 500,
+//!   `ModelTimeoutException` 408, `ModelErrorException` 424,
+//!   `ValidationException` 400, `AccessDeniedException` 403,
+//!   `ResourceNotFoundException` 404, `ServiceQuotaExceededException` 400,
+//!   `ModelStreamErrorException` 424 (exact spelling, case-sensitive).
+//! - `[[standin:fail-after-tools=<Name>]]` → answers normally while the last
+//!   message carries no tool results (so the agent's first call succeeds and asks
+//!   for tools), then with that error once it does: the model fails at step 2,
+//!   after a tool ran.
+//! - A `fail=` / `fail-after-tools=` marker with any other name → `400`
+//!   `ValidationException`, `Unknown stand-in trigger [[standin:fail=X]]: the error
+//!   name must be one of ...`, so a typo does not pass as a success.
 //! - `[[standin:always-tool]]` → always call the first offered tool again
 //!   (`Calling <tool> again.`, stop reason `tool_use`), to test step caps.
 //! - `[[standin:max-tokens]]` → the first half of the echo, stop reason `max_tokens`.
 //! - `[[standin:sleep-ms=N]]` → sleep N ms before answering, to test wall-time caps.
 //!
-//! The environment variable `STANDIN_LATENCY_MS` (read by
-//! [`Options::from_env`]) adds a fixed delay to every model call (default 0).
+//! Error triggers answer after the `sleep-ms` and `STANDIN_LATENCY_MS` delays;
+//! when several apply, a malformed one wins, then `fail-throttle`, `fail=`,
+//! `fail-after-tools=`.
+//!
+//! # Environment
+//!
+//! Read by [`Options::from_env`]; a bad value is an error naming the variable:
+//!
+//! - `STANDIN_LATENCY_MS`: a fixed delay added to every model call (default 0).
+//! - `STANDIN_CONTEXT_TOKENS`: the context window in tokens (default 200000;
+//!   `off` for none; see [`parse_context_tokens`]).
 
 pub mod eventstream;
+pub mod fault;
 mod http;
 pub mod request;
 pub mod script;
@@ -107,19 +143,38 @@ impl Stats {
     }
 }
 
-/// Server settings: a fixed delay added to every model call, and the counters
-/// the server updates (keep a clone of the `Arc` to read them).
-#[derive(Debug, Clone, Default)]
+/// The default context window, in the stand-in's tokens: Claude's 200 000.
+pub const DEFAULT_CONTEXT_TOKENS: u64 = 200_000;
+
+/// Server settings: a fixed delay added to every model call, the context window,
+/// and the counters the server updates (keep a clone of the `Arc` to read them).
+#[derive(Debug, Clone)]
 pub struct Options {
     /// Delay added before every model answer.
     pub latency: Duration,
+    /// The model's context window in tokens ([`script::tokens`] of the request body):
+    /// a longer request is refused with a `ValidationException` saying
+    /// `Input is too long for requested model.`, as Bedrock does. `None`: no limit.
+    /// Default [`DEFAULT_CONTEXT_TOKENS`].
+    pub context_tokens: Option<u64>,
     /// Request counters.
     pub stats: Arc<Stats>,
 }
 
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            latency: Duration::ZERO,
+            context_tokens: Some(DEFAULT_CONTEXT_TOKENS),
+            stats: Arc::default(),
+        }
+    }
+}
+
 impl Options {
-    /// Reads `STANDIN_LATENCY_MS` (milliseconds, default 0); an unparsable value
-    /// is an error naming it.
+    /// Reads `STANDIN_LATENCY_MS` (milliseconds, default 0) and
+    /// `STANDIN_CONTEXT_TOKENS` (see [`parse_context_tokens`]); a bad value is an
+    /// error naming the variable.
     pub fn from_env() -> Result<Self, String> {
         let latency = match std::env::var("STANDIN_LATENCY_MS") {
             Ok(raw) if !raw.trim().is_empty() => raw
@@ -128,15 +183,39 @@ impl Options {
                 .map_err(|e| format!("STANDIN_LATENCY_MS={raw:?} is not a number of ms: {e}"))?,
             _ => 0,
         };
+        let context = std::env::var("STANDIN_CONTEXT_TOKENS").ok();
         Ok(Self {
             latency: Duration::from_millis(latency),
+            context_tokens: parse_context_tokens(context.as_deref())?,
             stats: Arc::default(),
         })
     }
 }
 
+/// The context window from a `STANDIN_CONTEXT_TOKENS` value: unset or blank →
+/// [`DEFAULT_CONTEXT_TOKENS`]; `off` → no limit; otherwise a whole number of tokens,
+/// at least 1. Anything else is an error naming the variable.
+pub fn parse_context_tokens(raw: Option<&str>) -> Result<Option<u64>, String> {
+    let Some(value) = raw.map(str::trim).filter(|v| !v.is_empty()) else {
+        return Ok(Some(DEFAULT_CONTEXT_TOKENS));
+    };
+    if value.eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    match value.parse::<u64>() {
+        Ok(tokens) if tokens >= 1 => Ok(Some(tokens)),
+        Ok(_) => Err(format!(
+            "STANDIN_CONTEXT_TOKENS={value:?} must be at least 1 (or `off` for no limit)"
+        )),
+        Err(e) => Err(format!(
+            "STANDIN_CONTEXT_TOKENS={value:?} is not a number of tokens (or `off`): {e}"
+        )),
+    }
+}
+
 /// Serves the stand-in on `listener` forever with [`Options::from_env`]; returns
-/// only on a bad `STANDIN_LATENCY_MS` or a fatal accept error.
+/// only on a bad `STANDIN_LATENCY_MS` / `STANDIN_CONTEXT_TOKENS` or a fatal accept
+/// error.
 pub async fn serve(listener: TcpListener) -> std::io::Result<()> {
     let options = Options::from_env()
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
@@ -151,6 +230,7 @@ pub async fn serve(listener: TcpListener) -> std::io::Result<()> {
 pub async fn serve_with(listener: TcpListener, options: Options) -> std::io::Result<()> {
     let state = Arc::new(http::State {
         latency: options.latency,
+        context_tokens: options.context_tokens,
         stats: options.stats,
         request_seq: AtomicU64::new(0),
     });
@@ -226,5 +306,31 @@ impl Standin {
 impl Drop for Standin {
     fn drop(&mut self) {
         self.task.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn context_window_defaults_to_claude_and_reads_the_variable() {
+        assert_eq!(Options::default().context_tokens, Some(200_000));
+        assert_eq!(parse_context_tokens(None), Ok(Some(200_000)));
+        assert_eq!(parse_context_tokens(Some("  ")), Ok(Some(200_000)));
+        assert_eq!(parse_context_tokens(Some(" 8000 ")), Ok(Some(8000)));
+        assert_eq!(parse_context_tokens(Some("OFF")), Ok(None));
+        let zero = parse_context_tokens(Some("0"));
+        assert!(
+            zero.as_ref()
+                .is_err_and(|e| e.starts_with("STANDIN_CONTEXT_TOKENS=\"0\" must be at least 1")),
+            "{zero:?}"
+        );
+        let bad = parse_context_tokens(Some("200k"));
+        assert!(
+            bad.as_ref()
+                .is_err_and(|e| e.starts_with("STANDIN_CONTEXT_TOKENS=\"200k\" is not a number")),
+            "{bad:?}"
+        );
     }
 }

@@ -3,6 +3,7 @@
 //! The answer depends only on the request (no counters, no clock), so a test
 //! can predict it exactly; the rules are listed in the crate docs.
 
+use crate::fault::{ErrorKind, Failure};
 use crate::request::{ContentBlock, ConverseRequest, Message, ToolResult};
 use crate::text;
 pub use crate::text::Triggers;
@@ -59,6 +60,12 @@ impl OutBlock {
     }
 }
 
+/// The stand-in's token estimate for `len` bytes or characters: `len / 4`, at least 1.
+/// Used for the reported usage and for the context-window check (on the request body).
+pub fn tokens(len: usize) -> u64 {
+    u64::try_from(len / 4).unwrap_or(u64::MAX).max(1)
+}
+
 /// Token counts reported in `usage`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Usage {
@@ -84,6 +91,8 @@ impl Usage {
 pub struct Answer {
     /// Triggers from the latest user text.
     pub triggers: Triggers,
+    /// The error to answer with instead of the blocks, when a trigger asks for one.
+    pub failure: Option<Failure>,
     /// The assistant's content blocks.
     pub blocks: Vec<OutBlock>,
     /// Why it stopped.
@@ -158,16 +167,37 @@ pub fn respond(req: &ConverseRequest, body_len: usize) -> Answer {
         input_tokens: tokens(body_len),
         output_tokens: tokens(output_chars),
     };
+    let failure = failure(&triggers, !results.is_empty());
     Answer {
         triggers,
+        failure,
         blocks,
         stop_reason,
         usage,
     }
 }
 
-fn tokens(chars: usize) -> u64 {
-    u64::try_from(chars / 4).unwrap_or(u64::MAX).max(1)
+/// The error the triggers ask for: a malformed error trigger (as a `ValidationException`),
+/// then `fail-throttle`, `fail=<Name>`, and `fail-after-tools=<Name>` once the last message
+/// carries tool results.
+fn failure(triggers: &Triggers, after_tools: bool) -> Option<Failure> {
+    if let Some(marker) = &triggers.unknown_error {
+        return Some(Failure {
+            kind: ErrorKind::Validation,
+            message: format!(
+                "Unknown stand-in trigger [[standin:{marker}]]: the error name must be one of {}",
+                ErrorKind::known_names()
+            ),
+        });
+    }
+    let kind = if triggers.fail_throttle {
+        Some(ErrorKind::Throttling)
+    } else if triggers.fail.is_some() {
+        triggers.fail
+    } else {
+        triggers.fail_after_tools.filter(|_| after_tools)
+    };
+    kind.map(Failure::from)
 }
 
 fn blocks(message: &Message) -> impl Iterator<Item = &ContentBlock> {
@@ -362,8 +392,52 @@ mod tests {
         }));
         assert_eq!(forced.stop_reason, StopReason::ToolUse);
         assert!(forced.triggers.always_tool);
+        assert_eq!(forced.failure, None);
         let cut = answer(json!({"messages": [user("[[standin:max-tokens]] abcdefgh")]}));
         assert_eq!(cut.stop_reason, StopReason::MaxTokens);
         assert_eq!(cut.blocks, vec![OutBlock::Text("You said:".into())]);
+    }
+
+    #[test]
+    fn error_triggers_choose_the_failure() {
+        let failed = answer(json!({"messages": [user("hi [[standin:fail=ModelErrorException]]")]}));
+        assert_eq!(failed.failure, Some(Failure::from(ErrorKind::ModelError)));
+        let throttled = answer(json!({"messages": [user("[[standin:fail-throttle]] hi")]}));
+        assert_eq!(
+            throttled.failure.map(|f| (f.kind, f.message)),
+            Some((
+                ErrorKind::Throttling,
+                "Too many requests, please wait before trying again.".to_string()
+            ))
+        );
+        let typo = answer(json!({"messages": [user("[[standin:fail=Nope]] hi")]}));
+        let typo = typo.failure.ok_or("no failure").map_err(String::from);
+        assert!(typo.as_ref().is_ok_and(|f| f.kind == ErrorKind::Validation
+            && f.message
+                .starts_with("Unknown stand-in trigger [[standin:fail=Nope]]")
+            && f.message.contains("ServiceUnavailableException")));
+    }
+
+    #[test]
+    fn fail_after_tools_waits_for_tool_results() {
+        let question = user("[[standin:fail-after-tools=ServiceUnavailableException]] 6*7");
+        let first = answer(json!({
+            "toolConfig": tools(&["calculator"]),
+            "messages": [question.clone()],
+        }));
+        assert_eq!(first.failure, None);
+        assert_eq!(first.stop_reason, StopReason::ToolUse);
+        let second = answer(json!({
+            "toolConfig": tools(&["calculator"]),
+            "messages": [
+                question,
+                {"role": "assistant", "content": [{"toolUse": {"toolUseId": "a", "name": "calculator", "input": {"expression": "6*7"}}}]},
+                {"role": "user", "content": [{"toolResult": {"toolUseId": "a", "content": [{"text": "42"}]}}]}
+            ]
+        }));
+        assert_eq!(
+            second.failure,
+            Some(Failure::from(ErrorKind::ServiceUnavailable))
+        );
     }
 }

@@ -5,11 +5,22 @@
 //! works on any UTF-8 input: only ASCII is ever matched, so byte offsets taken
 //! from an ASCII-lowercased copy are valid in the original text.
 
+use crate::fault::ErrorKind;
+
 /// Test triggers found in a user text; see the crate docs for their meaning.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Triggers {
     /// `[[standin:fail-throttle]]`: answer 429 `ThrottlingException`.
     pub fail_throttle: bool,
+    /// `[[standin:fail=<Name>]]`: answer every model call with that Bedrock error.
+    pub fail: Option<ErrorKind>,
+    /// `[[standin:fail-after-tools=<Name>]]`: answer normally until the last message
+    /// carries tool results, then with that Bedrock error.
+    pub fail_after_tools: Option<ErrorKind>,
+    /// A `fail=` or `fail-after-tools=` marker whose name is not a Bedrock error: the
+    /// marker's text (between `[[standin:` and `]]`), answered with a `ValidationException`
+    /// so a typo does not pass silently.
+    pub unknown_error: Option<String>,
     /// `[[standin:always-tool]]`: always call the first offered tool.
     pub always_tool: bool,
     /// `[[standin:max-tokens]]`: stop with `max_tokens`.
@@ -40,6 +51,16 @@ pub fn take_triggers(text: &str) -> (Triggers, String) {
             other => {
                 if let Some(n) = other.strip_prefix("sleep-ms=") {
                     triggers.sleep_ms = n.trim().parse().ok();
+                } else if let Some(name) = other.strip_prefix("fail=") {
+                    match ErrorKind::from_name(name.trim()) {
+                        Some(kind) => triggers.fail = Some(kind),
+                        None => triggers.unknown_error = Some(other.to_string()),
+                    }
+                } else if let Some(name) = other.strip_prefix("fail-after-tools=") {
+                    match ErrorKind::from_name(name.trim()) {
+                        Some(kind) => triggers.fail_after_tools = Some(kind),
+                        None => triggers.unknown_error = Some(other.to_string()),
+                    }
                 }
             }
         }
@@ -220,6 +241,31 @@ mod tests {
         let (t, clean) = take_triggers("x [[standin:fail-throttle]][[standin:max-tokens]] [[oops");
         assert!(t.fail_throttle && t.max_tokens);
         assert_eq!(clean, "x  [[oops");
+    }
+
+    #[test]
+    fn error_triggers_name_bedrock_errors() {
+        let (t, clean) = take_triggers("hi [[standin:fail=ServiceUnavailableException]]");
+        assert_eq!(t.fail, Some(ErrorKind::ServiceUnavailable));
+        assert_eq!((t.fail_after_tools, t.unknown_error), (None, None));
+        assert_eq!(clean, "hi");
+        let (t, clean) =
+            take_triggers("[[standin:fail-after-tools= ModelTimeoutException ]] what is 1+1");
+        assert_eq!(t.fail_after_tools, Some(ErrorKind::ModelTimeout));
+        assert_eq!(t.fail, None);
+        assert_eq!(clean, "what is 1+1");
+        for kind in ErrorKind::ALL {
+            let (t, _) = take_triggers(&format!("[[standin:fail={}]]", kind.name()));
+            assert_eq!(t.fail, Some(kind));
+        }
+        let (t, clean) = take_triggers("[[standin:fail=Throttling]] x");
+        assert_eq!(t.fail, None);
+        assert_eq!(t.unknown_error.as_deref(), Some("fail=Throttling"));
+        assert_eq!(clean, "x");
+        let (t, _) = take_triggers("[[standin:fail-after-tools=]]");
+        assert_eq!(t.unknown_error.as_deref(), Some("fail-after-tools="));
+        let (t, _) = take_triggers("[[standin:fail-throttle]]");
+        assert!(t.fail_throttle && t.fail.is_none());
     }
 
     #[test]

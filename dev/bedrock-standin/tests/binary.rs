@@ -64,3 +64,18 @@ fn refuses_a_non_loopback_address() -> TestResult {
     assert!(String::from_utf8(output.stderr)?.contains("loopback"));
     Ok(())
 }
+
+#[test]
+fn refuses_a_bad_context_window_naming_the_variable() -> TestResult {
+    let output = Command::new(BIN)
+        .env("STANDIN_CONTEXT_TOKENS", "lots")
+        .output()?;
+    assert_eq!(output.status.code(), Some(2));
+    assert!(output.stdout.is_empty());
+    let stderr = String::from_utf8(output.stderr)?;
+    assert!(
+        stderr.contains("STANDIN_CONTEXT_TOKENS=\"lots\" is not a number of tokens"),
+        "{stderr}"
+    );
+    Ok(())
+}

@@ -5,12 +5,17 @@
 
 mod common;
 
+use aws_sdk_bedrockruntime::error::ProvideErrorMetadata;
+use aws_sdk_bedrockruntime::operation::converse::ConverseError;
+use aws_sdk_bedrockruntime::operation::converse_stream::ConverseStreamError;
 use aws_sdk_bedrockruntime::types::{
     ContentBlock, ContentBlockDelta, ContentBlockStart, ConversationRole, ConverseOutput,
     ConverseStreamOutput, Message, StopReason, ToolResultBlock, ToolResultContentBlock,
     ToolResultStatus,
 };
-use common::{start, texts, to_json, tool_uses, tools, user_text, TestResult, MODEL};
+use bedrock_standin::fault::ErrorKind;
+use bedrock_standin::Options;
+use common::{start, start_with, texts, to_json, tool_uses, tools, user_text, TestResult, MODEL};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
@@ -331,5 +336,288 @@ async fn max_tokens_always_tool_and_sleep_triggers() -> TestResult {
         .await?;
     assert!(started.elapsed() >= Duration::from_millis(300));
     assert!(slow.metrics().is_some_and(|m| m.latency_ms() >= 300));
+    Ok(())
+}
+
+/// The SDK's name for a `Converse` error: its variant, or `Unhandled(<code>)`.
+fn converse_variant(err: &ConverseError) -> String {
+    match err {
+        ConverseError::AccessDeniedException(_) => "AccessDeniedException".into(),
+        ConverseError::InternalServerException(_) => "InternalServerException".into(),
+        ConverseError::ModelErrorException(_) => "ModelErrorException".into(),
+        ConverseError::ModelNotReadyException(_) => "ModelNotReadyException".into(),
+        ConverseError::ModelTimeoutException(_) => "ModelTimeoutException".into(),
+        ConverseError::ResourceNotFoundException(_) => "ResourceNotFoundException".into(),
+        ConverseError::ServiceUnavailableException(_) => "ServiceUnavailableException".into(),
+        ConverseError::ThrottlingException(_) => "ThrottlingException".into(),
+        ConverseError::ValidationException(_) => "ValidationException".into(),
+        other => format!("Unhandled({})", other.code().unwrap_or("-")),
+    }
+}
+
+/// The SDK's name for a `ConverseStream` error: its variant, or `Unhandled(<code>)`.
+fn converse_stream_variant(err: &ConverseStreamError) -> String {
+    match err {
+        ConverseStreamError::AccessDeniedException(_) => "AccessDeniedException".into(),
+        ConverseStreamError::InternalServerException(_) => "InternalServerException".into(),
+        ConverseStreamError::ModelErrorException(_) => "ModelErrorException".into(),
+        ConverseStreamError::ModelNotReadyException(_) => "ModelNotReadyException".into(),
+        ConverseStreamError::ModelTimeoutException(_) => "ModelTimeoutException".into(),
+        ConverseStreamError::ResourceNotFoundException(_) => "ResourceNotFoundException".into(),
+        ConverseStreamError::ServiceUnavailableException(_) => "ServiceUnavailableException".into(),
+        ConverseStreamError::ThrottlingException(_) => "ThrottlingException".into(),
+        ConverseStreamError::ValidationException(_) => "ValidationException".into(),
+        ConverseStreamError::ModelStreamErrorException(_) => "ModelStreamErrorException".into(),
+        other => format!("Unhandled({})", other.code().unwrap_or("-")),
+    }
+}
+
+/// What the SDK should report for each error name: its own variant, except the two the
+/// Converse operations do not model, which arrive unhandled with the name as `code()`.
+fn expected_variant(kind: ErrorKind, stream: bool) -> String {
+    match kind {
+        ErrorKind::ServiceQuotaExceeded => "Unhandled(ServiceQuotaExceededException)".into(),
+        ErrorKind::ModelStreamError if !stream => "Unhandled(ModelStreamErrorException)".into(),
+        other => other.name().into(),
+    }
+}
+
+#[tokio::test]
+async fn every_fail_trigger_reaches_the_sdk_as_that_error() -> TestResult {
+    let (standin, client) = start().await?;
+    for kind in ErrorKind::ALL {
+        let text = format!("hi [[standin:fail={}]]", kind.name());
+        let err = client
+            .converse()
+            .model_id(MODEL)
+            .messages(user_text(&text)?)
+            .send()
+            .await
+            .err()
+            .ok_or_else(|| format!("{}: expected an error", kind.name()))?;
+        let status = err.raw_response().map(|r| r.status().as_u16());
+        let err = err.into_service_error();
+        assert_eq!(
+            (converse_variant(&err), status),
+            (expected_variant(kind, false), Some(kind.status().as_u16())),
+            "converse {kind:?}: {err:?}"
+        );
+        assert_eq!(err.code(), Some(kind.name()));
+        assert_eq!(err.message(), Some(kind.message()));
+
+        let err = client
+            .converse_stream()
+            .model_id(MODEL)
+            .messages(user_text(&text)?)
+            .send()
+            .await
+            .err()
+            .ok_or_else(|| format!("{}: expected a stream error", kind.name()))?;
+        let status = err.raw_response().map(|r| r.status().as_u16());
+        let err = err.into_service_error();
+        assert_eq!(
+            (converse_stream_variant(&err), status),
+            (expected_variant(kind, true), Some(kind.status().as_u16())),
+            "converse-stream {kind:?}: {err:?}"
+        );
+        assert_eq!(err.message(), Some(kind.message()));
+    }
+    let calls = u64::try_from(ErrorKind::ALL.len())?;
+    assert_eq!(
+        (
+            standin.stats().converse(),
+            standin.stats().converse_stream()
+        ),
+        (calls, calls)
+    );
+
+    let err = client
+        .converse()
+        .model_id(MODEL)
+        .messages(user_text("hi [[standin:fail=ServiceUnavailable]]")?)
+        .send()
+        .await
+        .err()
+        .ok_or("a misspelt trigger must not succeed")?
+        .into_service_error();
+    assert!(err.is_validation_exception(), "got {err:?}");
+    assert!(
+        err.message().is_some_and(|m| m.starts_with(
+            "Unknown stand-in trigger [[standin:fail=ServiceUnavailable]]: the error name must be one of ThrottlingException,"
+        )),
+        "got {err:?}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn fail_after_tools_lets_the_first_call_ask_for_tools_then_fails() -> TestResult {
+    let (standin, client) = start().await?;
+    let question =
+        user_text("[[standin:fail-after-tools=ServiceUnavailableException]] What is 6 * 7?")?;
+    let first = client
+        .converse()
+        .model_id(MODEL)
+        .messages(question.clone())
+        .tool_config(tools(&["calculator"])?)
+        .send()
+        .await?;
+    assert_eq!(first.stop_reason(), &StopReason::ToolUse);
+    let reply = first
+        .output()
+        .and_then(|o| o.as_message().ok())
+        .ok_or("no message")?
+        .clone();
+    let uses = tool_uses(&reply);
+    assert_eq!(uses.len(), 1);
+    assert_eq!(to_json(uses[0].input()), json!({"expression": "6 * 7"}));
+    let result = ToolResultBlock::builder()
+        .tool_use_id(uses[0].tool_use_id())
+        .content(ToolResultContentBlock::Text("42".into()))
+        .build()?;
+    let tool_answer = Message::builder()
+        .role(ConversationRole::User)
+        .content(ContentBlock::ToolResult(result))
+        .build()?;
+
+    let err = client
+        .converse()
+        .model_id(MODEL)
+        .messages(question.clone())
+        .messages(reply.clone())
+        .messages(tool_answer.clone())
+        .tool_config(tools(&["calculator"])?)
+        .send()
+        .await
+        .err()
+        .ok_or("the call after the tool ran must fail")?;
+    assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(503));
+    let err = err.into_service_error();
+    assert!(
+        matches!(err, ConverseError::ServiceUnavailableException(_)),
+        "got {err:?}"
+    );
+    assert_eq!(
+        err.message(),
+        Some("Bedrock is unable to process your request.")
+    );
+
+    let err = client
+        .converse_stream()
+        .model_id(MODEL)
+        .messages(question)
+        .messages(reply)
+        .messages(tool_answer)
+        .tool_config(tools(&["calculator"])?)
+        .send()
+        .await
+        .err()
+        .ok_or("the streamed call after the tool ran must fail")?
+        .into_service_error();
+    assert!(
+        matches!(err, ConverseStreamError::ServiceUnavailableException(_)),
+        "got {err:?}"
+    );
+    assert_eq!(
+        (
+            standin.stats().converse(),
+            standin.stats().converse_stream()
+        ),
+        (2, 1)
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn input_over_the_context_window_is_refused_like_bedrock() -> TestResult {
+    let options = Options {
+        context_tokens: Some(1000),
+        ..Options::default()
+    };
+    let (standin, client) = start_with(options).await?;
+    // 5000 bytes of text: over 1000 tokens (bytes / 4) with the JSON around it.
+    let long = user_text(&"word ".repeat(1000))?;
+    let err = client
+        .converse()
+        .model_id(MODEL)
+        .messages(long.clone())
+        .send()
+        .await
+        .err()
+        .ok_or("an over-long input must be refused")?;
+    assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(400));
+    let err = err.into_service_error();
+    assert!(err.is_validation_exception(), "got {err:?}");
+    assert_eq!(
+        err.message(),
+        Some("Input is too long for requested model.")
+    );
+    let err = client
+        .converse_stream()
+        .model_id(MODEL)
+        .messages(long)
+        .send()
+        .await
+        .err()
+        .ok_or("an over-long streamed input must be refused")?
+        .into_service_error();
+    assert!(err.is_validation_exception(), "got {err:?}");
+    assert_eq!(
+        err.message(),
+        Some("Input is too long for requested model.")
+    );
+
+    // 2000 bytes of text: about 500 tokens, under the window.
+    let short = client
+        .converse()
+        .model_id(MODEL)
+        .messages(user_text(&"word ".repeat(400))?)
+        .send()
+        .await?;
+    assert_eq!(short.stop_reason(), &StopReason::EndTurn);
+    let input = short.usage().map(|u| u.input_tokens());
+    assert!(
+        input.is_some_and(|t| (500..=1000).contains(&t)),
+        "{input:?}"
+    );
+    assert_eq!(
+        (
+            standin.stats().converse(),
+            standin.stats().converse_stream()
+        ),
+        (2, 1)
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn default_context_window_is_claudes_200k_tokens() -> TestResult {
+    let (_standin, client) = start().await?;
+    // 900 000 bytes ≈ 225 000 tokens: over; 700 000 bytes ≈ 175 000 tokens: under.
+    let err = client
+        .converse()
+        .model_id(MODEL)
+        .messages(user_text(&"x".repeat(900_000))?)
+        .send()
+        .await
+        .err()
+        .ok_or("225k tokens must be over the default window")?
+        .into_service_error();
+    assert!(err.is_validation_exception(), "got {err:?}");
+    assert_eq!(
+        err.message(),
+        Some("Input is too long for requested model.")
+    );
+    let fits = client
+        .converse()
+        .model_id(MODEL)
+        .messages(user_text(&"x".repeat(700_000))?)
+        .send()
+        .await?;
+    let input = fits.usage().map(|u| u.input_tokens());
+    assert!(
+        input.is_some_and(|t| (175_000..200_000).contains(&t)),
+        "{input:?}"
+    );
     Ok(())
 }

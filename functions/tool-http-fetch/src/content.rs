@@ -2,6 +2,8 @@
 //! other text as it is, describing binary content instead of returning it, and capping the
 //! text at a byte limit on a character boundary.
 
+use std::borrow::Cow;
+
 use encoding_rs::{Encoding, UTF_8};
 
 use crate::html;
@@ -138,6 +140,46 @@ fn meta_charset(body: &[u8]) -> Option<String> {
     Some(value[..end].to_owned()).filter(|label| !label.is_empty())
 }
 
+/// The mark ending a field that was cut.
+pub const ELLIPSIS: char = '…';
+
+/// `text` if it has at most `max_chars` characters; otherwise its first `max_chars - 1`
+/// characters and [`ELLIPSIS`], so `max_chars` in all.
+pub fn cap_chars(text: &str, max_chars: usize) -> Cow<'_, str> {
+    match text.char_indices().nth(max_chars) {
+        None => Cow::Borrowed(text),
+        Some(_) => {
+            let keep = max_chars.saturating_sub(1);
+            let end = text.char_indices().nth(keep).map_or(text.len(), |(i, _)| i);
+            let mut out = String::with_capacity(end + ELLIPSIS.len_utf8());
+            out.push_str(&text[..end]);
+            if max_chars > 0 {
+                out.push(ELLIPSIS);
+            }
+            Cow::Owned(out)
+        }
+    }
+}
+
+/// `text` if it has at most `max_bytes` bytes; otherwise its start, cut on a character
+/// boundary, and [`ELLIPSIS`], `max_bytes` bytes at most in all.
+pub fn cap_bytes(text: &str, max_bytes: usize) -> Cow<'_, str> {
+    if text.len() <= max_bytes {
+        return Cow::Borrowed(text);
+    }
+    let mut out = text.to_owned();
+    match max_bytes.checked_sub(ELLIPSIS.len_utf8()) {
+        Some(room) => {
+            truncate(&mut out, room);
+            out.push(ELLIPSIS);
+        }
+        None => {
+            truncate(&mut out, max_bytes);
+        }
+    }
+    Cow::Owned(out)
+}
+
 /// Shortens `text` to at most `limit` bytes, on a character boundary. True when it was cut.
 pub fn truncate(text: &mut String, limit: usize) -> bool {
     if text.len() <= limit {
@@ -204,6 +246,19 @@ mod tests {
             readable(Some("application/octet-stream"), b"just text").kind,
             Kind::Text
         );
+    }
+
+    #[test]
+    fn caps_cut_on_characters_and_end_with_an_ellipsis() {
+        assert_eq!(cap_chars("short", 5), "short");
+        assert_eq!(cap_chars("héllo wörld", 5), "héll…");
+        assert_eq!(cap_chars("héllo wörld", 5).chars().count(), 5);
+        assert_eq!(cap_chars("abc", 0), "");
+        assert_eq!(cap_bytes("abc", 3), "abc");
+        // 'é' is 2 bytes and '…' 3: 7 bytes leave room for "aé" + "…" (6).
+        assert_eq!(cap_bytes("aéééé", 7), "aé…");
+        assert!(cap_bytes(&"€".repeat(1000), 2048).len() <= 2048);
+        assert_eq!(cap_bytes("abcdef", 2), "ab");
     }
 
     #[test]

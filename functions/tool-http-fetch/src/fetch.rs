@@ -26,11 +26,11 @@ use url::Url;
 
 use crate::{
     config::FetchConfig,
-    content::{self, Kind, Readable},
+    content::{self, cap_bytes, Kind, Readable},
     error::{human, FetchError},
     ip_policy::IpPolicy,
     net::{default_tls_config, Dial, Resolve, SystemResolver, TcpDialer},
-    page::Page,
+    page::{Page, MAX_CONTENT_TYPE_BYTES, MAX_URL_BYTES},
     target::{check_url, Refusal, Target, TargetHost},
 };
 
@@ -91,7 +91,7 @@ impl Fetcher {
             limit.min(self.config.max_text_bytes)
         });
         let parsed = Url::parse(url.trim()).map_err(|reason| FetchError::InvalidUrl {
-            url: url.to_owned(),
+            url: cap_bytes(url, MAX_URL_BYTES).into_owned(),
             reason,
         })?;
         timeout(self.config.timeout, self.follow(parsed, text_limit))
@@ -113,7 +113,7 @@ impl Fetcher {
                 url = url
                     .join(&location)
                     .map_err(|error| FetchError::BadRedirect {
-                        from: url.to_string(),
+                        from: cap_bytes(url.as_str(), MAX_URL_BYTES).into_owned(),
                         reason: error.to_string(),
                     })?;
                 continue;
@@ -152,7 +152,8 @@ impl Fetcher {
             return Ok(Page {
                 url,
                 status,
-                content_type,
+                content_type: content_type
+                    .map(|value| cap_bytes(&value, MAX_CONTENT_TYPE_BYTES).into_owned()),
                 kind: readable.kind,
                 title: readable.title,
                 text,

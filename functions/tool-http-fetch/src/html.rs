@@ -2,13 +2,21 @@
 //! scripts, styles and comments, turns block elements into line breaks, list items into
 //! `- ` lines, headings into `#` lines and table cells into `|`-separated rows, keeps `<pre>`
 //! as written, decodes character references and collapses whitespace.
+//!
+//! The title is at most [`MAX_TITLE_CHARS`] characters. A `<title>` that is never closed does
+//! not swallow the page (as it would in a browser, where the title runs to the end of the
+//! document): its title is the text after it up to the first tag, line break or
+//! [`MAX_TITLE_CHARS`] characters, and everything after that is read as the page's text.
 
-use crate::entities;
+use crate::{content, entities};
+
+/// Characters of title kept at most; a longer title is cut and ends with `…`.
+pub const MAX_TITLE_CHARS: usize = 300;
 
 /// The readable content of an HTML document.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct HtmlText {
-    /// The `<title>`, whitespace collapsed.
+    /// The `<title>`, whitespace collapsed, at most [`MAX_TITLE_CHARS`] characters.
     pub title: Option<String>,
     /// The visible text.
     pub text: String,
@@ -54,6 +62,8 @@ const PARAGRAPH: &[&str] = &["p", "blockquote", "pre", "table", "ul", "ol", "dl"
 /// Converts `html` to its title and readable text.
 pub fn to_text(html: &str) -> HtmlText {
     let mut title = None;
+    // Once a `<title>` has no end tag after it, no later one has: not searched again.
+    let mut title_unclosed = false;
     let mut out = Writer::default();
     let mut pre = 0usize;
     let mut rest = html;
@@ -75,14 +85,27 @@ pub fn to_text(html: &str) -> HtmlText {
         };
         rest = &rest[tag.len..];
         let name = tag.name.as_str();
-        if !tag.closing && (name == "title" || HIDDEN.contains(&name)) {
-            let (content, after) = raw_content(rest, name);
-            if name == "title" && title.is_none() {
-                let decoded = entities::decode(content);
-                let collapsed = decoded.split_whitespace().collect::<Vec<_>>().join(" ");
-                title = Some(collapsed).filter(|t| !t.is_empty());
+        if !tag.closing && name == "title" {
+            let closed = if title_unclosed {
+                None
+            } else {
+                closed_content(rest, name)
+            };
+            let (content, after, cut) = closed.map_or_else(
+                || {
+                    title_unclosed = true;
+                    unclosed_title(rest)
+                },
+                |(content, after)| (content, after, false),
+            );
+            if title.is_none() {
+                title = title_text(content, cut);
             }
             rest = after;
+            continue;
+        }
+        if !tag.closing && HIDDEN.contains(&name) {
+            rest = closed_content(rest, name).map_or("", |(_, after)| after);
             continue;
         }
         if PARAGRAPH.contains(&name) {
@@ -182,21 +205,57 @@ impl Tag {
     }
 }
 
-/// The raw content of element `name` up to its end tag, and what follows the end tag.
-fn raw_content<'a>(s: &'a str, name: &str) -> (&'a str, &'a str) {
+/// The raw content of element `name` up to its end tag, and what follows the end tag;
+/// `None` when there is no end tag.
+fn closed_content<'a>(s: &'a str, name: &str) -> Option<(&'a str, &'a str)> {
     let needle = format!("</{name}");
-    let found = s
+    let start = s
         .as_bytes()
         .windows(needle.len())
-        .position(|window| window.eq_ignore_ascii_case(needle.as_bytes()));
-    match found {
-        None => (s, ""),
-        Some(start) => {
-            let after = &s[start..];
-            let close = after.find('>').map_or(after.len(), |end| end + 1);
-            (&s[..start], &after[close..])
+        .position(|window| window.eq_ignore_ascii_case(needle.as_bytes()))?;
+    let after = &s[start..];
+    let close = after.find('>').map_or(after.len(), |end| end + 1);
+    Some((&s[..start], &after[close..]))
+}
+
+/// The content of a `<title>` that is never closed, what follows it, and whether it was cut:
+/// after leading whitespace, up to the first `<` or line break within [`MAX_TITLE_CHARS`]
+/// characters; past that, up to the last whitespace before the cap (or at the cap, less one
+/// character for the ellipsis, when there is none).
+fn unclosed_title(s: &str) -> (&str, &str, bool) {
+    let start = s.len() - s.trim_start().len();
+    let run = &s[start..];
+    for (count, (i, c)) in run.char_indices().enumerate() {
+        if c == '<' || c == '\n' || c == '\r' {
+            return (&s[..start + i], &s[start + i..], false);
+        }
+        if count == MAX_TITLE_CHARS {
+            let window_end = run
+                .char_indices()
+                .nth(MAX_TITLE_CHARS - 1)
+                .map_or(i, |(j, _)| j);
+            let window = &run[..window_end];
+            let end = window
+                .rfind(char::is_whitespace)
+                .filter(|&j| j > 0)
+                .unwrap_or(window_end);
+            return (&s[..start + end], &s[start + end..], true);
         }
     }
+    (s, "", false)
+}
+
+/// A title from the raw content of `<title>`: decoded, whitespace collapsed, capped at
+/// [`MAX_TITLE_CHARS`], ending with `…` when it was `cut` before; `None` when that leaves
+/// nothing.
+fn title_text(raw: &str, cut: bool) -> Option<String> {
+    let decoded = entities::decode(raw);
+    let mut collapsed = decoded.split_whitespace().collect::<Vec<_>>().join(" ");
+    if cut && !collapsed.is_empty() {
+        collapsed.push(content::ELLIPSIS);
+    }
+    let capped = content::cap_chars(&collapsed, MAX_TITLE_CHARS).into_owned();
+    Some(capped).filter(|t| !t.is_empty())
 }
 
 /// Accumulates text, inserting line breaks and spaces only between visible words.
@@ -310,5 +369,53 @@ mod tests {
         assert_eq!(to_text("unterminated <b").text, "unterminated");
         assert_eq!(to_text("<script>never closed").text, "");
         assert_eq!(to_text("").title, None);
+    }
+
+    #[test]
+    fn a_long_title_is_capped_with_an_ellipsis() {
+        let page = to_text(&format!(
+            "<title>{}</title><p>body</p>",
+            "long title ".repeat(100_000)
+        ));
+        let title = page.title.unwrap();
+        assert_eq!(title.chars().count(), MAX_TITLE_CHARS);
+        assert!(title.starts_with("long title long title"), "{title}");
+        assert!(title.ends_with('…'), "{title}");
+        assert_eq!(page.text, "body");
+    }
+
+    #[test]
+    fn an_unclosed_title_ends_at_a_tag_a_line_break_or_the_cap() {
+        let page = to_text("<head><title> My &amp; page <meta x><body><p>Text</p>");
+        assert_eq!(
+            (page.title.as_deref(), page.text.as_str()),
+            (Some("My & page"), "Text")
+        );
+        let page = to_text("<title>\n  First line\nsecond line<p>more</p>");
+        assert_eq!(
+            (page.title.as_deref(), page.text.as_str()),
+            (Some("First line"), "second line\n\nmore")
+        );
+        // One long line: the title takes its first words, the rest is text.
+        let page = to_text(&format!("<title>{}", "word ".repeat(200_000)));
+        let title = page.title.unwrap();
+        assert!(
+            title.starts_with("word word ") && title.ends_with("word…"),
+            "{title}"
+        );
+        assert!(title.chars().count() <= MAX_TITLE_CHARS);
+        assert_eq!(title.len(), 59 * 5 - 1 + '…'.len_utf8(), "59 words");
+        assert_eq!(page.text.len(), (200_000 - 59) * 5 - 1);
+        // No space at all: cut at the cap.
+        let page = to_text(&format!("<title>{}", "x".repeat(1_000_000)));
+        let title = page.title.unwrap();
+        assert_eq!(title.chars().count(), MAX_TITLE_CHARS);
+        assert!(title.ends_with('…'));
+        assert_eq!(page.text.len(), 1_000_000 - (MAX_TITLE_CHARS - 1));
+        // Many unclosed titles: the first one counts, none swallows the page.
+        let page = to_text(&"<title>t<p>p</p>".repeat(50_000));
+        assert_eq!(page.title.as_deref(), Some("t"));
+        assert!(page.text.starts_with("p\n\np\n\np"), "{}", &page.text[..20]);
+        assert_eq!(page.text.len(), 50_000 * 3 - 2);
     }
 }

@@ -8,6 +8,12 @@
 //! address ([`ip_policy`]). Names are resolved once per hop and only the checked answers are
 //! dialed ([`net`]), so DNS rebinding cannot slip a private address in between.
 //!
+//! Every field of the answer is capped (see [`page`]): the text at the asked-for and
+//! configured limits, the title at [`page::MAX_TITLE_CHARS`] characters, the URL at
+//! [`page::MAX_URL_BYTES`], the content type at [`page::MAX_CONTENT_TYPE_BYTES`], a failure
+//! message at [`MAX_ERROR_BYTES`]; an answer is at most `HTTP_FETCH_MAX_TEXT_BYTES` +
+//! [`page::RENDER_OVERHEAD_BYTES`] bytes of text.
+//!
 //! The logic lives here so tests can drive it; `main.rs` only serves [`HttpFetch`] through
 //! [`shared::tool_contract::handle`].
 
@@ -34,6 +40,9 @@ pub use target::Refusal;
 
 /// Bytes of page text quoted in the result of an HTTP error status (4xx, 5xx).
 pub const ERROR_EXCERPT_BYTES: usize = 1000;
+
+/// Bytes of a failure message returned at most (it may quote the URL asked for).
+pub const MAX_ERROR_BYTES: usize = 4096;
 
 /// Input of `http_fetch`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -104,10 +113,12 @@ impl Tool for HttpFetch {
             Ok(page) if page.status.is_client_error() || page.status.is_server_error() => {
                 Ok(ToolOutput::error(page.render(ERROR_EXCERPT_BYTES)))
             }
-            Ok(page) => Ok(ToolOutput::text(page.render(usize::MAX))),
+            Ok(page) => Ok(ToolOutput::text(
+                page.render(self.fetcher.config().max_text_bytes),
+            )),
             Err(error) => {
                 tracing::warn!(%error, "fetch failed");
-                Err(error.to_string())
+                Err(content::cap_bytes(&error.to_string(), MAX_ERROR_BYTES).into_owned())
             }
         }
     }

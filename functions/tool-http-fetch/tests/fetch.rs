@@ -9,7 +9,11 @@ use common::{html, loopback_config, serve, RecordingDialer, Reply};
 use serde_json::json;
 use shared::tool_contract::handle;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tool_http_fetch::{content::Kind, FetchConfig, FetchError, Fetcher, HttpFetch};
+use tool_http_fetch::{
+    content::Kind,
+    page::{MAX_CONTENT_TYPE_BYTES, MAX_TITLE_CHARS, MAX_URL_BYTES, RENDER_OVERHEAD_BYTES},
+    FetchConfig, FetchError, Fetcher, HttpFetch, MAX_ERROR_BYTES,
+};
 
 const PAGE: &str = "<!doctype html><html><head><title>Test &amp; Page</title>\
     <script>alert('x')</script><style>h1{}</style></head><body><h1>Welcome</h1>\
@@ -304,4 +308,139 @@ async fn a_port_nobody_listens_on_is_a_connection_error() {
             .starts_with("could not connect to 127.0.0.1: "),
         "{error}"
     );
+}
+
+/// The value of the answer's header line starting with `prefix`.
+fn header_line<'a>(text: &'a str, prefix: &str) -> &'a str {
+    text.lines()
+        .take_while(|line| !line.is_empty())
+        .find_map(|line| line.strip_prefix(prefix))
+        .unwrap_or_else(|| panic!("no {prefix:?} line in {:?}", &text[..200.min(text.len())]))
+}
+
+#[tokio::test]
+async fn an_unclosed_title_before_a_megabyte_gives_a_capped_title_and_capped_text() {
+    let page = format!(
+        "<html><head><title>{}",
+        "Endless title words ".repeat(50_000)
+    );
+    assert!(page.len() > 1_000_000);
+    let server = serve(move |_| html(&page)).await;
+    let tool = HttpFetch::new(fetcher(loopback_config()));
+    let response = handle(
+        &tool,
+        json!({"name": "http_fetch", "arguments": {"url": server.url("/")}}),
+    )
+    .await;
+    assert_eq!(response["isError"], false);
+    let text = response["content"][0]["text"].as_str().unwrap();
+    let title = header_line(text, "Title: ");
+    assert!(title.chars().count() <= MAX_TITLE_CHARS, "{title}");
+    assert!(
+        title.starts_with("Endless title words Endless") && title.ends_with("title…"),
+        "cut after a word: {title}"
+    );
+    let (_, body) = text.split_once("\n\n").unwrap();
+    // The text goes on where the title stopped: nothing is swallowed.
+    assert!(
+        body.starts_with("words Endless title words"),
+        "{}",
+        &body[..100]
+    );
+    assert!(
+        text.contains("\n\n[truncated: showing the first 100000 bytes of text]"),
+        "{}",
+        &text[text.len() - 200..]
+    );
+    assert!(
+        text.len() <= 100_000 + RENDER_OVERHEAD_BYTES,
+        "{}",
+        text.len()
+    );
+}
+
+#[tokio::test]
+async fn the_answer_for_a_worst_case_page_is_within_the_text_cap_plus_the_overhead() {
+    let final_path = format!("/final/{}", "p".repeat(5000));
+    let location = final_path.clone();
+    let server = serve(move |path| {
+        if path == "/start" {
+            Reply::Redirect(302, location.clone())
+        } else {
+            Reply::Typed(
+                format!("text/html; charset=utf-8; x={}", "y".repeat(5000)),
+                format!(
+                    "<title>{}\n<p>{}</p>",
+                    "€".repeat(400_000),
+                    "word ".repeat(400_000)
+                ),
+            )
+        }
+    })
+    .await;
+    let config = FetchConfig {
+        max_text_bytes: 10_000,
+        ..loopback_config()
+    };
+    let tool = HttpFetch::new(fetcher(config));
+    let response = handle(
+        &tool,
+        json!({"name": "http_fetch", "arguments": {"url": server.url("/start")}}),
+    )
+    .await;
+    assert_eq!(response["isError"], false);
+    assert_eq!(server.paths(), vec!["/start".to_string(), final_path]);
+    let text = response["content"][0]["text"].as_str().unwrap();
+    assert!(
+        text.len() <= 10_000 + RENDER_OVERHEAD_BYTES,
+        "{}",
+        text.len()
+    );
+    let serialized = serde_json::to_string(&response).unwrap();
+    assert!(
+        serialized.len() <= 10_000 + RENDER_OVERHEAD_BYTES + 512,
+        "{}",
+        serialized.len()
+    );
+
+    let url = header_line(text, "URL: ");
+    assert!(url.len() <= MAX_URL_BYTES && url.ends_with('…'), "{url}");
+    assert!(url.starts_with(&server.url("/final/ppp")), "{url}");
+    let content_type = header_line(text, "Content-Type: ");
+    assert!(
+        content_type.len() <= MAX_CONTENT_TYPE_BYTES
+            && content_type.starts_with("text/html; charset=utf-8; x=yyy")
+            && content_type.ends_with('…'),
+        "{content_type}"
+    );
+    let title = header_line(text, "Title: ");
+    assert_eq!(title.chars().count(), MAX_TITLE_CHARS);
+    assert!(title.starts_with("€€€") && title.ends_with('…'), "{title}");
+    assert_eq!(header_line(text, "Redirects: "), "1");
+    assert!(
+        text.contains("\n\n[truncated: showing the first "),
+        "text cap marker"
+    );
+    assert!(
+        text.ends_with("\n\n[truncated: only the first 1048576 bytes of the response were read]"),
+        "body cap marker"
+    );
+}
+
+#[tokio::test]
+async fn a_failure_message_is_capped_even_for_a_huge_url() {
+    let tool = HttpFetch::new(fetcher(loopback_config()));
+    let url = format!("http://exa mple.com/{}", "q".repeat(200_000));
+    let response = handle(
+        &tool,
+        json!({"name": "http_fetch", "arguments": {"url": url}}),
+    )
+    .await;
+    assert_eq!(response["isError"], true);
+    let text = response["content"][0]["text"].as_str().unwrap();
+    assert!(
+        text.contains("invalid URL \"http://exa mple.com/qqq"),
+        "{text}"
+    );
+    assert!(text.len() <= MAX_ERROR_BYTES, "{}", text.len());
 }

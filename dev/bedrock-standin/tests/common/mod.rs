@@ -21,7 +21,12 @@ pub const MODEL: &str = "us.anthropic.claude-3-5-haiku-20241022-v1:0";
 /// Starts a stand-in on 127.0.0.1:0 and an SDK client for it, built from the
 /// project's `shared::aws::sdk_config()` with test credentials and no retries.
 pub async fn start() -> Result<(Standin, Client), Box<dyn std::error::Error>> {
-    let standin = Standin::start(Options::default()).await?;
+    start_with(Options::default()).await
+}
+
+/// [`start`] with the given options.
+pub async fn start_with(options: Options) -> Result<(Standin, Client), Box<dyn std::error::Error>> {
+    let standin = Standin::start(options).await?;
     let sdk = shared::aws::sdk_config().await;
     let config = aws_sdk_bedrockruntime::config::Builder::from(&sdk)
         .endpoint_url(standin.endpoint_url())

@@ -37,6 +37,8 @@ pub enum Reply {
     Encoded(&'static str, String),
     /// Never answers (for a minute).
     Hang,
+    /// A 200 with this `Content-Type` (any length) and body.
+    Typed(String, String),
 }
 
 /// An HTML page.
@@ -160,6 +162,10 @@ async fn respond(reply: Reply) -> Response<Full<Bytes>> {
             .status(200)
             .header("content-type", "text/html")
             .header("content-encoding", encoding)
+            .body(Full::new(Bytes::from(body))),
+        Reply::Typed(content_type, body) => builder
+            .status(200)
+            .header("content-type", content_type)
             .body(Full::new(Bytes::from(body))),
         Reply::Hang => {
             tokio::time::sleep(Duration::from_secs(60)).await;
