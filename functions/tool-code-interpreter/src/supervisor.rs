@@ -50,9 +50,10 @@ pub async fn run(program: &Path, code: &str, limits: &Limits) -> Execution {
             failed(failure)
         }
         Err(_elapsed) => {
+            let pid = child.id();
             kill(&mut child).await;
             tracing::warn!(
-                pid = child.id(),
+                pid,
                 "a script ran past its time limit in native code: its process was killed"
             );
             failed(Failure::TimeLimit(limits.time))
