@@ -1,10 +1,15 @@
 //! The `run_javascript` tool: runs a JavaScript snippet in a QuickJS sandbox and returns what it
 //! printed and the value of its last expression.
 //!
-//! Each call gets a fresh runtime and context (nothing leaks between calls or users), runs on
-//! Tokio's blocking pool (QuickJS is synchronous), and is bounded by [`Limits`]: heap, CPU time
-//! (an interrupt handler), stack and output. The sandbox has no file system, network, modules
-//! or timers; see [`sandbox`].
+//! Each call runs in a sandbox process of its own: the executor's binary started again with
+//! [`child::CHILD_ARG`] ([`child`]), which runs the script in a fresh runtime and context
+//! ([`sandbox`]) and exits, so nothing leaks between calls or users. The run is bounded by
+//! [`Limits`]: heap, CPU time, stack and output, enforced by the engine with a readable error;
+//! and since some native built-ins never give the engine a chance to stop, the executor also
+//! kills the process by its pid once the time limit plus [`limits::KILL_GRACE`] has passed on
+//! the wall clock, and the kernel kills it past its CPU-time limit ([`supervisor`]). No CPU is
+//! spent on a call once it is answered. The sandbox has no file system, network, modules,
+//! timers or environment variables.
 //!
 //! Response (MCP text content holding JSON), `isError` set when `error` is:
 //!
@@ -13,12 +18,15 @@
 //! {"output": "", "result": null, "error": "ReferenceError: x is not defined at line 3"}
 //! ```
 
+pub mod child;
 pub mod limits;
+mod os;
 mod output;
 mod render;
 pub mod sandbox;
+pub mod supervisor;
 
-use std::time::Duration;
+use std::path::{Path, PathBuf};
 
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -33,10 +41,9 @@ pub use limits::Limits;
 pub use output::TRUNCATION_MARKER;
 pub use sandbox::{execute, Execution, Failure};
 
-/// How long past its time limit a run may take before the caller stops waiting for it.
-/// The interrupt handler stops scripts at the limit; this only guards against the engine
-/// spending that long inside one native call.
-const WAIT_GRACE: Duration = Duration::from_secs(2);
+/// The program started for each call: this very executable, whatever its name or location
+/// (Linux's link to the running binary, which stays valid even if the file is replaced).
+const OWN_EXECUTABLE: &str = "/proc/self/exe";
 
 /// The input of `run_javascript`.
 #[derive(Clone, Debug, Deserialize, JsonSchema)]
@@ -48,21 +55,46 @@ pub struct RunJavascriptInput {
     pub code: String,
 }
 
-/// The `run_javascript` tool, holding the limits every call runs under.
-#[derive(Clone, Debug, Default)]
+/// The `run_javascript` tool, holding the limits every call runs under and the program that
+/// serves as its sandbox process.
+#[derive(Clone, Debug)]
 pub struct RunJavascript {
     limits: Limits,
+    program: PathBuf,
+}
+
+impl Default for RunJavascript {
+    /// The default limits, and this executable as the sandbox program.
+    fn default() -> Self {
+        Self::new(Limits::default())
+    }
 }
 
 impl RunJavascript {
-    /// A tool whose calls run under `limits`.
+    /// A tool whose calls run under `limits`, each in a sandbox process started from this
+    /// executable (whose `main` must hand over to [`child::main`] when [`child::is_child`]).
     pub fn new(limits: Limits) -> Self {
-        Self { limits }
+        Self {
+            limits,
+            program: PathBuf::from(OWN_EXECUTABLE),
+        }
+    }
+
+    /// The same tool with `program` started as the sandbox process: the executor's binary,
+    /// for callers (tests) that are not that binary themselves.
+    pub fn with_program(mut self, program: impl Into<PathBuf>) -> Self {
+        self.program = program.into();
+        self
     }
 
     /// The limits calls run under.
     pub fn limits(&self) -> &Limits {
         &self.limits
+    }
+
+    /// The program started as each call's sandbox process.
+    pub fn program(&self) -> &Path {
+        &self.program
     }
 }
 
@@ -83,17 +115,7 @@ impl Tool for RunJavascript {
         input: RunJavascriptInput,
         _context: Option<&CallContext>,
     ) -> Result<ToolOutput, String> {
-        let limits = self.limits.clone();
-        let time_limit = limits.time;
-        let task = tokio::task::spawn_blocking(move || execute(&input.code, &limits));
-        let execution = match tokio::time::timeout(time_limit + WAIT_GRACE, task).await {
-            Ok(Ok(execution)) => execution,
-            Ok(Err(error)) => return Err(format!("the JavaScript engine failed: {error}")),
-            Err(_) => {
-                tracing::error!("a script did not stop at its time limit");
-                return Err(Failure::TimeLimit(time_limit).to_string());
-            }
-        };
+        let execution = supervisor::run(&self.program, &input.code, &self.limits).await;
         if let Err(failure) = &execution.outcome {
             tracing::info!(failure = ?failure, "script failed");
         }

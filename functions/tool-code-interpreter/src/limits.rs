@@ -11,13 +11,19 @@ pub const OUTPUT_LIMIT_ENV: &str = "JS_OUTPUT_LIMIT_BYTES";
 /// Env var: the JavaScript stack limit in bytes.
 pub const STACK_LIMIT_ENV: &str = "JS_STACK_LIMIT_BYTES";
 
-/// The limits of one run. Every limit is enforced inside the engine, so a run that trips one
-/// ends with an error and the executor keeps serving.
+/// How long past its CPU-time limit a call may last on the wall clock before its sandbox
+/// process is killed: room for starting the process and for being starved of CPU.
+pub const KILL_GRACE: Duration = Duration::from_millis(1_000);
+
+/// The limits of one run. The engine enforces each of them and ends the run with a readable
+/// error; the time and memory limits are also enforced from outside the engine, on the sandbox
+/// process (see [`crate::supervisor`]), so a script that the engine cannot stop is killed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Limits {
     /// Most bytes the JavaScript heap may hold.
     pub memory_bytes: usize,
-    /// Longest the script may run, checked by the engine's interrupt handler.
+    /// Most CPU time the script may use, checked by the engine's interrupt handler; the
+    /// wall-clock bounds [`Limits::stop_after`] and [`Limits::kill_after`] derive from it.
     pub time: Duration,
     /// Most bytes of printed output kept; the result and error texts are capped the same way.
     pub output_bytes: usize,
@@ -38,6 +44,19 @@ impl Default for Limits {
 }
 
 impl Limits {
+    /// Wall-clock time after which the engine stops a script that has not used up its CPU
+    /// time (it was starved of CPU): halfway through the grace, so it still answers, with its
+    /// output, before [`Limits::kill_after`].
+    pub fn stop_after(&self) -> Duration {
+        self.time.saturating_add(KILL_GRACE / 2)
+    }
+
+    /// Wall-clock time after which the executor kills the sandbox process and answers that
+    /// the script exceeded its time limit.
+    pub fn kill_after(&self) -> Duration {
+        self.time.saturating_add(KILL_GRACE)
+    }
+
     /// The defaults overridden by `JS_MEMORY_LIMIT_BYTES`, `JS_TIME_LIMIT_MS`,
     /// `JS_OUTPUT_LIMIT_BYTES` and `JS_STACK_LIMIT_BYTES` where set.
     pub fn from_env() -> Result<Self, String> {

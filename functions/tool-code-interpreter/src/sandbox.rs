@@ -1,12 +1,16 @@
-//! One sandboxed run of a script: a fresh QuickJS runtime and context, limits set, `console`
-//! and `print` writing to a capped buffer, the script evaluated, its promise jobs drained.
+//! One run of a script in the engine: a fresh QuickJS runtime and context, limits set,
+//! `console` and `print` writing to a capped buffer, the script evaluated, its promise jobs
+//! drained. This is what the sandbox process ([`crate::child`]) does; [`execute`] can also be
+//! called in-process, but only a sandbox process can be killed if the engine fails to stop.
 //!
 //! The context has the ECMAScript built-ins only (plus `console`, `print`, `performance`,
 //! `atob`/`btoa`): no module loader, so `import` fails; no `std`/`os` modules, `require`,
 //! `fetch` or timers; `Atomics.wait` cannot block. A script reaches neither the file system
-//! nor the network. Every limit is enforced by the engine itself (heap limit, stack
-//! limit, interrupt handler), so a run that trips one returns normally and leaves nothing
-//! behind: the runtime is dropped with the run.
+//! nor the network. The engine enforces the limits itself (heap limit, stack limit, an
+//! interrupt handler counting the thread's CPU time), so a run that trips one returns normally
+//! with a readable error. The interrupt handler is only polled by bytecode and some built-ins,
+//! though: native string search, for one, never polls it, which is why calls run in a
+//! process of their own ([`crate::supervisor`]).
 
 use std::{
     cell::RefCell,
@@ -24,8 +28,11 @@ use rquickjs::{
     Object, Runtime, Value,
 };
 
+use serde::{Deserialize, Serialize};
+
 use crate::{
     limits::Limits,
+    os,
     output::{truncate, Output},
     render::{self, SCRIPT_NAME},
 };
@@ -35,7 +42,7 @@ const NEVER_SETTLES: &str =
     "the script awaited a promise that never settles (there are no timers or I/O to settle it)";
 
 /// What one run produced.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Execution {
     /// What the script printed, capped at the output limit.
     pub output: String,
@@ -44,7 +51,7 @@ pub struct Execution {
 }
 
 /// Why a run failed.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Failure {
     /// The script threw: `Name: message at line N`.
     Thrown(String),
@@ -91,10 +98,10 @@ impl Engine {
         runtime.set_max_stack_size(limits.stack_bytes);
         let interrupted = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&interrupted);
-        let started = Instant::now();
-        let time_limit = limits.time;
+        let clock = Clock::start();
+        let (cpu_limit, wall_limit) = (limits.time, limits.stop_after());
         runtime.set_interrupt_handler(Some(Box::new(move || {
-            let stop = started.elapsed() >= time_limit;
+            let stop = clock.past(cpu_limit, wall_limit);
             if stop {
                 flag.store(true, Ordering::Relaxed);
             }
@@ -188,6 +195,34 @@ impl Engine {
             )),
             (other, None) => Failure::Engine(other.to_string()),
         }
+    }
+}
+
+/// What the interrupt handler measures: the CPU time of the thread running the engine (the
+/// time limit), and the wall clock (a starved script stops before it is killed from outside).
+#[derive(Clone, Copy)]
+struct Clock {
+    cpu: Option<Duration>,
+    wall: Instant,
+}
+
+impl Clock {
+    fn start() -> Self {
+        Self {
+            cpu: os::thread_cpu_time(),
+            wall: Instant::now(),
+        }
+    }
+
+    /// Whether this thread has used `cpu_limit` of CPU time or `wall_limit` has passed since
+    /// the start. Without a CPU clock, the wall clock stands in for it.
+    fn past(&self, cpu_limit: Duration, wall_limit: Duration) -> bool {
+        let wall = self.wall.elapsed();
+        let cpu = match (self.cpu, os::thread_cpu_time()) {
+            (Some(start), Some(now)) => now.saturating_sub(start),
+            _ => wall,
+        };
+        cpu >= cpu_limit || wall >= wall_limit
     }
 }
 

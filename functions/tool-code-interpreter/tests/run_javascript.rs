@@ -6,12 +6,16 @@ use serde_json::{json, Value};
 use shared::tool_contract::handle;
 use tool_code_interpreter::{Limits, RunJavascript, TRUNCATION_MARKER};
 
+/// The executor's binary, which runs each call's sandbox process (this test binary cannot).
+const EXECUTOR: &str = env!("CARGO_BIN_EXE_tool-code-interpreter");
+
 /// Short limits so the limit tests run quickly.
 fn quick_tool() -> RunJavascript {
     RunJavascript::new(Limits {
         time: Duration::from_millis(300),
         ..Limits::default()
     })
+    .with_program(EXECUTOR)
 }
 
 /// Calls the tool with `code`; returns `isError` and the `{output, result, error}` body.
@@ -213,7 +217,7 @@ async fn calls_share_no_state() {
 
 #[tokio::test]
 async fn the_same_tool_keeps_serving_after_every_limit_trips() {
-    let tool = RunJavascript::default();
+    let tool = RunJavascript::default().with_program(EXECUTOR);
     for (code, expected) in [
         ("while (true) {}", "time limit of 2000 ms"),
         (
