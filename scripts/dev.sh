@@ -4,15 +4,18 @@
 #   2. start DynamoDB Local, the Bedrock and search stand-ins   scripts/services.sh start
 #   3. create the table                        scripts/create-table.py
 #   4. cargo lambda watch on 127.0.0.1         serves the session handler and the tool executors,
-#                                              rebuilding on change
+#                                              rebuilding on change, each function with
+#                                              DEV_CONCURRENCY concurrent instances (default 4)
 #
 # web_search answers from the local search stand-in (results say they are not live) unless you
 # set SEARCH_API_KEY_SECRET to a Secrets Manager secret holding a real provider key (then
 # SEARCH_PROVIDER, default tavily, is asked with your AWS credentials' access to that secret).
 # Ctrl-C or SIGTERM stops everything this script started (by PID / process group).
 #
-# Knobs: WATCH_PORT (preferred, default 9000), TABLE_NAME, MODEL_ID, RUST_LOG, and the Bedrock
-# choice of scripts/services.sh (AWS_ENDPOINT_URL_BEDROCK_RUNTIME, or AWS credentials).
+# Knobs: WATCH_PORT (preferred, default 9000), TABLE_NAME, MODEL_ID, RUST_LOG, DEV_CONCURRENCY
+# (instances of each function serving requests at once, as Lambda would; default 4, at least 1:
+# with 1, two requests never overlap), and the Bedrock choice of scripts/services.sh
+# (AWS_ENDPOINT_URL_BEDROCK_RUNTIME, or AWS credentials).
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -43,6 +46,9 @@ cleanup() {
     fi
     exit "$rc"
 }
+# Checked before anything starts.
+concurrency="$(dev_concurrency)" || exit 1
+
 trap cleanup EXIT
 trap 'exit 0' INT  # Ctrl-C is how a dev session ends
 trap 'exit 143' TERM
@@ -82,7 +88,7 @@ mkdir -p "$PID_DIR" "$LOG_DIR"
 # A session of its own, so stopping it takes cargo, the function and all with it.
 # shellcheck disable=SC2016 # $$, $0 and $@ are for the inner bash
 (cd "$REPO_ROOT" && exec setsid bash -c 'echo $$ >"$0" && exec "$@"' "$PID_DIR/watch.pid" \
-    cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$port") \
+    cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$port" --concurrency "$concurrency") \
     >>"$LOG_DIR/watch.log" 2>&1 </dev/null &
 for ((i = 0; i < 100; i++)); do [[ -s "$PID_DIR/watch.pid" ]] && break; sleep 0.05; done
 watch_pid="$(cat "$PID_DIR/watch.pid")"
@@ -102,6 +108,7 @@ API="http://127.0.0.1:$port/lambda-url/$FUNCTION_BINARY"
 cat <<EOF
 
 Local stack is up (table $TABLE_NAME, Bedrock: $BEDROCK_MODE${AWS_ENDPOINT_URL_BEDROCK_RUNTIME:+ at $AWS_ENDPOINT_URL_BEDROCK_RUNTIME}).
+Functions: $concurrency concurrent instances each (DEV_CONCURRENCY).
 Tools: calculator, current_time, and through the Invoke API: ${TOOL_FUNCTIONS//,/, }.
 Web search: $SEARCH_MODE.
 The first request waits for cargo lambda watch to compile the function. Ctrl-C stops everything.

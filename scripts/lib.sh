@@ -26,12 +26,28 @@ DDB_LAUNCHER_SRC="$REPO_ROOT/dev/dynamodb-local/LoopbackDynamoDbLocal.java"
 FUNCTION_BINARY="session-handler"
 DEFAULT_MODEL_ID="us.anthropic.claude-3-5-haiku-20241022-v1:0"
 
+# How many instances of each function `cargo lambda watch` runs at once (`make dev` and the
+# tests' stack), unless DEV_CONCURRENCY says otherwise: Lambda serves overlapping requests with
+# as many instances, so races, in-flight retries and load behave locally as they do there.
+DEFAULT_DEV_CONCURRENCY=4
+
 # The venv first on PATH: `cargo lambda` finds cargo-lambda there, and cargo-lambda
 # (through cargo-zigbuild) finds Zig as `python3 -m ziglang`, python3 being the venv's.
 export PATH="$VENV/bin:$PATH"
 
 log() { printf '%s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# dev_concurrency: DEV_CONCURRENCY (default $DEFAULT_DEV_CONCURRENCY) checked, on stdout; fails
+# (naming it) unless it is a whole number of at least 1.
+dev_concurrency() {
+    local value="${DEV_CONCURRENCY:-$DEFAULT_DEV_CONCURRENCY}"
+    if [[ ! "$value" =~ ^[0-9]+$ ]] || ((10#$value < 1)); then
+        log "error: DEV_CONCURRENCY must be a whole number of at least 1 (concurrent instances of each function), not '$value'"
+        return 1
+    fi
+    echo "$((10#$value))"
+}
 
 # Directory holding DynamoDBLocal.jar inside the npm install (empty if absent).
 ddb_emulator_dir() {

@@ -10,7 +10,9 @@
 #   build     cargo build --workspace, cargo test --workspace --all-targets --no-run
 #   watch     cargo lambda watch on 127.0.0.1 (background), serving the handler and the three
 #             tool executors (the handler invokes them through its Invoke API; web search reads
-#             its key from moto and asks the search stand-in), warmed up with GET /tools
+#             its key from moto and asks the search stand-in), each function with
+#             DEV_CONCURRENCY concurrent instances (default 4; tests/tests/concurrency.rs checks
+#             that overlapping requests are served at once), warmed up with GET /tools
 #   test      cargo test --workspace --all-targets, with E2E_API_URL, TABLE_NAME,
 #             AWS_ENDPOINT_URL_DYNAMODB / DYNAMODB_ENDPOINT,
 #             AWS_ENDPOINT_URL_BEDROCK_RUNTIME / BEDROCK_ENDPOINT, AWS_ENDPOINT_URL_SECRETS_MANAGER,
@@ -26,14 +28,17 @@
 #
 # Knobs: TEST_BEDROCK=inherit keeps your Bedrock settings (by default the stand-in is used even
 # when AWS credentials are set: the end-to-end test reads the stand-in's counters);
+# DEV_CONCURRENCY (default 4, at least 1) sets the instances of each function, as for make dev;
 # KEEP_TEST_STATE=1 keeps .dev/test-<pid>/ (logs) after a successful run;
-# TEST_SELECT="-p tests --test e2e" narrows the build and cargo test (default
+# TEST_SELECT="-p integration-tests --test e2e" narrows the build and cargo test (default
 # "--workspace --all-targets"); SKIP_STEPS="fmt clippy validate arm64" leaves steps out (for a
 # quick local loop; the summary names what was left out).
 set -uo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$REPO_ROOT" || exit 1
+# Checked before anything starts.
+DEV_CONCURRENCY="$(dev_concurrency)" || exit 1
 
 export DEV_DIR="$REPO_ROOT/.dev/test-$$"
 PID_DIR="$DEV_DIR/pids"
@@ -163,12 +168,12 @@ start_watch() {
         AWS_ENDPOINT_URL_LAMBDA="http://127.0.0.1:$port" \
         SEARCH_PROVIDER=tavily SEARCH_BASE_URL="$SEARCH_STANDIN_URL" SEARCH_API_KEY_SECRET="$SEARCH_SECRET_ID" \
         setsid bash -c 'echo $$ >"$0" && exec "$@"' "$PID_DIR/watch.pid" \
-        cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$port") \
+        cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$port" --concurrency "$DEV_CONCURRENCY") \
         >>"$LOG_DIR/watch.log" 2>&1 </dev/null &
     for ((i = 0; i < 100; i++)); do [[ -s "$PID_DIR/watch.pid" ]] && break; sleep 0.05; done
     pid="$(cat "$PID_DIR/watch.pid" 2>/dev/null)" || { echo "no PID for cargo lambda watch"; return 1; }
     export E2E_API_URL="http://127.0.0.1:$port/lambda-url/$FUNCTION_BINARY"
-    echo "cargo lambda watch pid $pid; E2E_API_URL=$E2E_API_URL"
+    echo "cargo lambda watch pid $pid ($DEV_CONCURRENCY concurrent instances of each function); E2E_API_URL=$E2E_API_URL"
     # Warm up: the first invocation compiles/starts the function. Any HTTP answer ends the
     # wait; only 200 passes. At most 15 minutes in all.
     local deadline=$((SECONDS + 900))
