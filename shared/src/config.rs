@@ -72,6 +72,11 @@ pub struct Config {
     /// Tools served by executor Lambdas, tool name -> function (`TOOL_FUNCTIONS`:
     /// `http_fetch=fn-a,run_javascript=fn-b`; empty: only the built-in tools).
     pub tool_functions: BTreeMap<String, String>,
+    /// Longest wait for one executor's tool listing (`TOOL_LIST_TIMEOUT_MS`, default 3000).
+    pub tool_list_timeout: Duration,
+    /// Back-off before executors that failed to list are asked again: first and longest
+    /// (`TOOL_LIST_RETRY_MS`, default 30000; `TOOL_LIST_RETRY_MAX_MS`, default 300000).
+    pub tool_list_retry: (Duration, Duration),
     /// The agent's behaviour.
     pub agent: AgentSettings,
 }
@@ -145,8 +150,25 @@ impl Config {
                 name: "TOOL_FUNCTIONS",
                 reason,
             })?;
+        let millis = |name: &'static str, default: u64| -> Result<Duration, ConfigError> {
+            let value = parse(&get, name)?.unwrap_or(default);
+            if value == 0 {
+                return Err(ConfigError::Invalid {
+                    name,
+                    reason: "must be at least 1".into(),
+                });
+            }
+            Ok(Duration::from_millis(value))
+        };
+        let tool_list_timeout = millis("TOOL_LIST_TIMEOUT_MS", 3_000)?;
+        let tool_list_retry = (
+            millis("TOOL_LIST_RETRY_MS", 30_000)?,
+            millis("TOOL_LIST_RETRY_MAX_MS", 300_000)?,
+        );
         Ok(Self {
             tool_functions,
+            tool_list_timeout,
+            tool_list_retry,
             table_name: required("TABLE_NAME")?,
             auth_mode,
             session_ttl_days: parse(&get, "SESSION_TTL_DAYS")?.unwrap_or(30),

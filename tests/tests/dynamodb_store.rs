@@ -4,116 +4,17 @@
 //! Needs `AWS_ENDPOINT_URL_DYNAMODB` (set by `make test`, which starts DynamoDB Local); without
 //! it every test fails and says so. The tests create their own uniquely named table.
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+mod common;
 
-use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
-use aws_sdk_dynamodb::config::{ConfigBag, Credentials, Intercept, Region, RuntimeComponents};
-use aws_sdk_dynamodb::error::BoxError;
 use aws_sdk_dynamodb::types::AttributeValue;
-use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Duration, Utc};
+use common::*;
 use shared::adapters::dynamodb::DynamoSessionStore;
 use shared::domain::message::Message;
 use shared::ports::{SessionStore, StoreError};
 use shared::store_conformance::{chat_turn, claimed, commit, new_id, tool_turn};
-use tokio::sync::OnceCell;
-
-/// TTL the stores under test are built with.
-const TTL_DAYS: u32 = 7;
-
-/// The table shared by every test of this run.
-static TABLE: OnceCell<String> = OnceCell::const_new();
-
-/// Counts the requests sent, per DynamoDB operation (from the `x-amz-target` header).
-#[derive(Clone, Debug, Default)]
-struct RequestCounter(Arc<Mutex<BTreeMap<String, usize>>>);
-
-impl RequestCounter {
-    /// The counts so far, and a reset.
-    fn take(&self) -> BTreeMap<String, usize> {
-        std::mem::take(&mut *self.0.lock().unwrap())
-    }
-}
-
-impl Intercept for RequestCounter {
-    fn name(&self) -> &'static str {
-        "RequestCounter"
-    }
-
-    fn read_before_transmit(
-        &self,
-        context: &BeforeTransmitInterceptorContextRef<'_>,
-        _components: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        let target = context
-            .request()
-            .headers()
-            .get("x-amz-target")
-            .unwrap_or("?");
-        let operation = target.rsplit('.').next().unwrap_or(target).to_owned();
-        *self.0.lock().unwrap().entry(operation).or_default() += 1;
-        Ok(())
-    }
-}
-
-/// A store on the test table, its raw client, and the request counter of that client.
-struct Harness {
-    store: DynamoSessionStore,
-    client: Client,
-    table: String,
-    requests: RequestCounter,
-}
-
-/// A client for DynamoDB Local that counts its requests; fails the test without an endpoint.
-async fn client(requests: &RequestCounter) -> Client {
-    let endpoint = std::env::var("AWS_ENDPOINT_URL_DYNAMODB").unwrap_or_else(|_| {
-        panic!(
-            "AWS_ENDPOINT_URL_DYNAMODB is not set: run these tests with `make test`, which \
-             starts DynamoDB Local and points the tests at it"
-        )
-    });
-    let config = shared::aws::sdk_config().await;
-    let mut builder = aws_sdk_dynamodb::config::Builder::from(&config)
-        .endpoint_url(endpoint)
-        .interceptor(requests.clone());
-    if config.region().is_none() {
-        builder = builder.region(Region::new("us-east-1"));
-    }
-    if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
-        builder =
-            builder.credentials_provider(Credentials::new("test", "test", None, None, "test"));
-    }
-    Client::from_conf(builder.build())
-}
-
-/// Creates the table of the data model (PAY_PER_REQUEST, TTL on `expires_at`).
-async fn create_table(client: &Client) -> String {
-    let table = new_id("sessions-test");
-    shared::store_conformance::create_table(client, &table).await;
-    table
-}
-
-async fn harness() -> Harness {
-    let requests = RequestCounter::default();
-    let client = client(&requests).await;
-    let table = TABLE.get_or_init(|| create_table(&client)).await.clone();
-    requests.take();
-    Harness {
-        store: DynamoSessionStore::new(client.clone(), table.clone(), TTL_DAYS),
-        client,
-        table,
-        requests,
-    }
-}
 
 shared::session_store_conformance_tests!(harness().await.store);
-
-/// Counts as a map literal.
-fn counts(pairs: &[(&str, usize)]) -> BTreeMap<String, usize> {
-    pairs.iter().map(|(op, n)| ((*op).to_owned(), *n)).collect()
-}
 
 /// A session with `turns` chat turns; returns (user, session, now, version).
 async fn session_with_turns(h: &Harness, turns: u64) -> (String, String, DateTime<Utc>, u64) {
@@ -128,24 +29,6 @@ async fn session_with_turns(h: &Harness, turns: u64) -> (String, String, DateTim
             .unwrap();
     }
     (user, session, now, turns * 2)
-}
-
-/// All items of a partition, raw.
-async fn partition(
-    h: &Harness,
-    pk: &str,
-) -> Vec<std::collections::HashMap<String, AttributeValue>> {
-    h.client
-        .query()
-        .table_name(&h.table)
-        .key_condition_expression("PK = :pk")
-        .expression_attribute_values(":pk", AttributeValue::S(pk.into()))
-        .consistent_read(true)
-        .send()
-        .await
-        .unwrap()
-        .items()
-        .to_vec()
 }
 
 fn n(value: impl ToString) -> AttributeValue {
@@ -341,20 +224,20 @@ async fn a_delete_interrupted_after_the_header_is_finished_by_the_next_one() {
 }
 
 #[tokio::test]
-async fn sdk_errors_are_unavailable_naming_the_operation_without_contents() {
+async fn a_missing_table_is_rejected_not_retryable_naming_the_operation_without_contents() {
     let h = harness().await;
     let missing = DynamoSessionStore::new(h.client.clone(), "no-such-table".into(), TTL_DAYS);
     let (user, session) = (new_id("secret-user"), new_id("secret-session"));
     let result = missing.load_window(&user, &session, 5).await;
-    let Err(StoreError::Unavailable(message)) = result else {
-        panic!("expected Unavailable, got {result:?}");
+    let Err(StoreError::Rejected(message)) = result else {
+        panic!("expected Rejected (a retry cannot create the table), got {result:?}");
     };
     assert!(message.starts_with("load_window: "), "{message}");
     assert!(!message.contains("secret"), "{message}");
     let turn = commit(0, 1, vec![Message::user_text("secret text")], Utc::now());
     let result = missing.append_turn(&user, &session, &turn).await;
-    let Err(StoreError::Unavailable(message)) = result else {
-        panic!("expected Unavailable, got {result:?}");
+    let Err(StoreError::Rejected(message)) = result else {
+        panic!("expected Rejected (a retry cannot create the table), got {result:?}");
     };
     assert!(
         message.starts_with("append_turn: ") && !message.contains("secret"),

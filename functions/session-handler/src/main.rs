@@ -46,10 +46,14 @@ async fn main() -> Result<(), Error> {
         .timeout_config(timeouts(tool_timeout, tool_timeout))
         .build();
     let remote: Option<Arc<dyn ToolInvoker>> = (!config.tool_functions.is_empty()).then(|| {
-        Arc::new(LambdaTools::new(
-            aws_sdk_lambda::Client::from_conf(lambda),
-            config.tool_functions.clone(),
-        )) as Arc<dyn ToolInvoker>
+        Arc::new(
+            LambdaTools::new(
+                aws_sdk_lambda::Client::from_conf(lambda),
+                config.tool_functions.clone(),
+            )
+            .with_list_timeout(config.tool_list_timeout)
+            .with_list_retry(config.tool_list_retry.0, config.tool_list_retry.1),
+        ) as Arc<dyn ToolInvoker>
     });
     let app = App {
         agent: Agent::new(

@@ -303,6 +303,8 @@ pub fn map_error<R>(error: SdkError<ConverseError, R>) -> ModelError {
                 ModelError::Invalid(message.to_owned())
             }
         }
+        // Not modelled by this SDK version for Converse: it arrives as an unhandled error.
+        other if other.code() == Some("ServiceQuotaExceededException") => ModelError::Throttled,
         other => ModelError::Unavailable(
             other
                 .code()
