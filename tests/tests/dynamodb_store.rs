@@ -42,7 +42,7 @@ async fn load_window_is_exactly_one_query() {
     h.requests.take();
     let window = h.store.load_window(&user, &session, 3).await.unwrap();
     assert_eq!(h.requests.take(), counts(&[("Query", 1)]));
-    assert_eq!((window.version, window.messages.len()), (6, 2));
+    assert_eq!((window.version, window.messages.len()), (6, 3));
     let missing = h.store.load_window(&user, "missing", 3).await;
     assert!(matches!(missing, Err(StoreError::NotFound)), "{missing:?}");
     assert_eq!(h.requests.take(), counts(&[("Query", 1)]));

@@ -25,7 +25,7 @@ use shared::{
         model::ToolSpec,
         truncate::MAX_MESSAGE_CONTENT_BYTES,
     },
-    ports::{CallContext, SessionStore, StoreError, ToolInvoker, ToolListError},
+    ports::{CallContext, PageRequest, SessionStore, StoreError, ToolInvoker, ToolListError},
     store_conformance::{chat_turn, commit, new_id, tool_turn, ALL},
 };
 
@@ -244,12 +244,38 @@ async fn a_capped_40_step_turn_of_large_tool_errors_is_stored_once_and_whole() {
         (result.stop_reason.as_str(), result.steps),
         ("max_steps", 40)
     );
-    let (header, page) = h.store.get_session(&user, &session, ALL).await.unwrap();
+    let (header, _) = h.store.get_session(&user, &session, ALL).await.unwrap();
     assert_eq!(header.turns, 1);
     assert_eq!(
-        page.items.len(),
-        82,
+        header.version, 82,
         "question, 40 tool uses and results, closing note"
+    );
+    let mut stored = Vec::new();
+    let mut after = None;
+    loop {
+        let (_, page) = h
+            .store
+            .get_session(&user, &session, PageRequest { after, limit: 500 })
+            .await
+            .unwrap();
+        stored.extend(page.items);
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(
+        stored.len(),
+        82,
+        "every message stored, read back across 1 MB pages"
+    );
+    let bytes: usize = stored
+        .iter()
+        .map(|m| serde_json::to_vec(&m.message.content).map_or(0, |b| b.len()))
+        .sum();
+    assert!(
+        bytes <= 3 * 1024 * 1024,
+        "the turn was fitted to 3 MB: {bytes}"
     );
     let traces = h.store.get_traces(&user, &session, ALL).await.unwrap();
     assert_eq!(
