@@ -353,26 +353,31 @@ fn turn(c: &mut Criterion) {
         started: tokio::time::Instant::now(),
     };
     let pricing = Pricing::for_model(MODEL_ID);
-    let run = |request: ModelRequest| {
+    let budget = AgentSettings::default().context;
+    let run = |(request, context): (ModelRequest, TurnContext)| {
         rt.block_on(async {
             let mut state = TurnState::start(
                 request,
                 Message::user_text(QUESTION),
                 limits,
                 pricing,
-                AgentSettings::default().context,
+                budget,
             );
-            let context = TurnContext {
-                started: tokio::time::Instant::now(),
-                ..context.clone()
-            };
             drive_turn(&mut state, &model, &tools, &context)
                 .await
                 .expect("the turn runs");
             state
         })
     };
-    let state = run(request.clone());
+    // The turn's clock starts with each iteration's set-up, as it starts with each request.
+    let fresh = || {
+        let context = TurnContext {
+            started: tokio::time::Instant::now(),
+            ..context.clone()
+        };
+        (request.clone(), context)
+    };
+    let state = run(fresh());
     assert_eq!(state.steps(), 2);
     assert_eq!(state.turn_messages().len(), 4);
     assert!(matches!(
@@ -380,7 +385,7 @@ fn turn(c: &mut Criterion) {
         Some(TraceStep::Tool { status, .. }) if status == "success"
     ));
     group.bench_function("drive_turn", |b| {
-        b.iter_batched(|| request.clone(), &run, BatchSize::SmallInput)
+        b.iter_batched(fresh, &run, BatchSize::SmallInput)
     });
 
     // (1) Through the agent on the in-memory store.

@@ -21,6 +21,7 @@ use crate::{
     domain::{
         message::{ToolOutput, ToolResultContent, ToolStatus},
         model::ToolSpec,
+        truncate::shrink_text,
     },
     ports::CallContext,
     tools::{input_schema, parse_input},
@@ -145,6 +146,9 @@ pub fn listed<T: Tool>() -> ListedTool {
     }
 }
 
+/// Longest error message about a malformed request (serde's messages quote the input).
+const MAX_ERROR_BYTES: usize = 2048;
+
 /// Handles one executor request: a list request or a call. Never fails: a malformed request
 /// or a failing tool is an `isError` response.
 pub async fn handle<T: Tool>(tool: &T, request: Value) -> Value {
@@ -152,11 +156,14 @@ pub async fn handle<T: Tool>(tool: &T, request: Value) -> Value {
         return json!({ "tools": [listed::<T>()] });
     }
     let response: ToolResponse = match serde_json::from_value::<ToolRequest>(request) {
-        Err(error) => ToolOutput::error(format!("malformed tool request: {error}")).into(),
-        Ok(request) if request.name != T::NAME => ToolOutput::error(format!(
-            "this executor serves '{}', not '{}'",
-            T::NAME,
-            request.name
+        Err(error) => ToolOutput::error(shrink_text(
+            &format!("malformed tool request: {error}"),
+            MAX_ERROR_BYTES,
+        ))
+        .into(),
+        Ok(request) if request.name != T::NAME => ToolOutput::error(shrink_text(
+            &format!("this executor serves '{}', not '{}'", T::NAME, request.name),
+            MAX_ERROR_BYTES,
         ))
         .into(),
         Ok(request) => {
@@ -172,7 +179,7 @@ pub async fn handle<T: Tool>(tool: &T, request: Value) -> Value {
             );
             let started = std::time::Instant::now();
             let output = match parse_input::<T::Input>(T::NAME, &request.arguments) {
-                Err(error) => ToolOutput::error(error),
+                Err(error) => ToolOutput::error(shrink_text(&error, MAX_ERROR_BYTES)),
                 Ok(input) => match tool.run(input, context).instrument(span.clone()).await {
                     Ok(output) => output,
                     Err(message) => ToolOutput::error(message),

@@ -2,8 +2,6 @@
 //! says what to do. One table, so a failure no retry can fix is never a 503 "retry shortly", and
 //! every transient one says when to come back.
 
-use std::time::Duration;
-
 use lambda_http::http::StatusCode;
 
 use shared::{
@@ -149,7 +147,102 @@ fn store_failure(error: &StoreError) -> (StatusCode, &'static str, Option<u64>, 
     }
 }
 
-/// `Retry-After` of a failure, as a duration.
-pub fn retry_after(failure: &Failure) -> Option<Duration> {
-    failure.retry_after.map(Duration::from_secs)
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_failure_has_its_status_type_and_retry_after() {
+        use StatusCode as S;
+        let cases: Vec<(AgentError, StatusCode, &str, Option<u64>)> = vec![
+            (AgentError::NotFound, S::NOT_FOUND, "not-found", None),
+            (AgentError::Conflict, S::CONFLICT, "conflict", Some(1)),
+            (
+                AgentError::IdempotencyKeyReused,
+                S::UNPROCESSABLE_ENTITY,
+                "idempotency-key-reused",
+                None,
+            ),
+            (
+                AgentError::InFlight {
+                    retry_after: std::time::Duration::from_secs(4),
+                },
+                S::CONFLICT,
+                "request-in-progress",
+                Some(4),
+            ),
+            (
+                AgentError::ContextTooLong,
+                S::UNPROCESSABLE_ENTITY,
+                "context-too-long",
+                None,
+            ),
+            (
+                AgentError::Model(ModelError::ContextOverflow("long".into())),
+                S::UNPROCESSABLE_ENTITY,
+                "context-too-long",
+                None,
+            ),
+            (
+                AgentError::Model(ModelError::Throttled),
+                S::SERVICE_UNAVAILABLE,
+                "model-throttled",
+                Some(5),
+            ),
+            (
+                AgentError::Model(ModelError::Unavailable("ModelNotReadyException".into())),
+                S::SERVICE_UNAVAILABLE,
+                "model-unavailable",
+                Some(5),
+            ),
+            (
+                AgentError::Model(ModelError::Timeout),
+                S::GATEWAY_TIMEOUT,
+                "model-timeout",
+                Some(2),
+            ),
+            (
+                AgentError::Model(ModelError::Invalid("bad".into())),
+                S::BAD_GATEWAY,
+                "model-rejected-request",
+                None,
+            ),
+            (
+                AgentError::Model(ModelError::AccessDenied),
+                S::BAD_GATEWAY,
+                "model-access-denied",
+                None,
+            ),
+            (
+                AgentError::Store(StoreError::Unavailable("timed out".into())),
+                S::SERVICE_UNAVAILABLE,
+                "storage-unavailable",
+                Some(1),
+            ),
+            (
+                AgentError::Store(StoreError::TooLarge("4 MB".into())),
+                S::INTERNAL_SERVER_ERROR,
+                "storage-limit",
+                None,
+            ),
+            (
+                AgentError::Store(StoreError::Rejected("ValidationException".into())),
+                S::INTERNAL_SERVER_ERROR,
+                "storage-rejected",
+                None,
+            ),
+        ];
+        for (error, status, kind, retry_after) in cases {
+            let failure = failure(&error);
+            assert_eq!(
+                (failure.status, failure.kind, failure.retry_after),
+                (status, kind, retry_after),
+                "{error:?}"
+            );
+            // A failure no retry can fix is never a 503.
+            if retry_after.is_none() {
+                assert_ne!(failure.status, S::SERVICE_UNAVAILABLE, "{error:?}");
+            }
+        }
+    }
 }

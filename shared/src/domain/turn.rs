@@ -125,6 +125,11 @@ pub struct TurnState {
     stored: Vec<Message>,
     budget: ContextBudget,
     context_retries: u32,
+    /// Estimated tokens of the system prompt and tool specs, which do not change in a turn.
+    overhead_tokens: u64,
+    /// Estimated tokens of `request.messages`, kept up to date as messages are added, so a
+    /// step that fits costs no walk over the history.
+    request_tokens: u64,
     steps: u32,
     usage: Usage,
     cost: Option<Cost>,
@@ -146,7 +151,11 @@ impl TurnState {
     ) -> Self {
         let turn_start = request.messages.len();
         request.messages.push(user_message.clone());
+        let overhead_tokens = context::overhead_tokens(request.system.as_deref(), &request.tools);
+        let request_tokens = context::messages_tokens(&request.messages);
         Self {
+            overhead_tokens,
+            request_tokens,
             format_version: TURN_STATE_VERSION,
             request,
             turn_start,
@@ -287,12 +296,14 @@ impl TurnState {
         };
         let mut for_model = stored.clone();
         context::cap_tool_results(&mut for_model.content, &self.budget);
+        self.request_tokens += context::message_tokens(&for_model);
         self.request.messages.push(for_model);
         self.stored.push(stored);
     }
 
     /// Appends a message to both views of the turn.
     fn push(&mut self, message: Message) {
+        self.request_tokens += context::message_tokens(&message);
         self.request.messages.push(message.clone());
         self.stored.push(message);
     }
@@ -304,11 +315,13 @@ impl TurnState {
         for _ in 0..self.context_retries {
             budget = budget / 4 * 3;
         }
-        let budget = budget.saturating_sub(context::overhead_tokens(
-            self.request.system.as_deref(),
-            &self.request.tools,
-        ));
-        context::fit_request(&mut self.request.messages, &mut self.turn_start, budget)
+        let budget = budget.saturating_sub(self.overhead_tokens);
+        if self.request_tokens <= budget {
+            return true;
+        }
+        let fits = context::fit_request(&mut self.request.messages, &mut self.turn_start, budget);
+        self.request_tokens = context::messages_tokens(&self.request.messages);
+        fits
     }
 
     /// The model said the request was too long for its context window: the next call is fitted

@@ -78,3 +78,44 @@ pub fn transaction_conflict(reasons: &[CancellationReason]) -> bool {
         .iter()
         .any(|reason| reason.code() == Some("TransactionConflict"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_dynamodb::error::{ConnectorError, ErrorMetadata};
+    use aws_sdk_dynamodb::operation::get_item::GetItemError;
+
+    fn service(code: &str) -> SdkError<GetItemError, ()> {
+        SdkError::service_error(
+            GetItemError::generic(ErrorMetadata::builder().code(code).build()),
+            (),
+        )
+    }
+
+    #[test]
+    fn every_sdk_error_kind_is_transient_or_not_as_a_retry_would_find() {
+        let transient = |error: StoreError| matches!(error, StoreError::Unavailable(_));
+        for code in TRANSIENT_CODES {
+            assert!(transient(unavailable("op", &service(code))), "{code}");
+        }
+        for code in [
+            "ValidationException",
+            "ResourceNotFoundException",
+            "AccessDeniedException",
+            "UnrecognizedClientException",
+        ] {
+            let error = unavailable("op", &service(code));
+            assert!(
+                matches!(error, StoreError::Rejected(ref what) if what == &format!("op: {code}")),
+                "{code}: {error:?}"
+            );
+        }
+        let error = unavailable("op", &service("ItemCollectionSizeLimitExceededException"));
+        assert!(matches!(error, StoreError::TooLarge(_)), "{error:?}");
+        let timeout: SdkError<GetItemError, ()> = SdkError::timeout_error("slow");
+        assert!(transient(unavailable("op", &timeout)));
+        let dispatch: SdkError<GetItemError, ()> =
+            SdkError::dispatch_failure(ConnectorError::io("refused".into()));
+        assert!(transient(unavailable("op", &dispatch)));
+    }
+}

@@ -1,0 +1,33 @@
+//! The sample events of `events/` are what API Gateway sends: they parse, route, and carry
+//! their query string to the pager the way a deployed request does.
+
+use lambda_http::{http::Method, request::from_str};
+use session_handler::{
+    page::{page_request, Paged},
+    routes::{route, Route},
+};
+
+fn event(name: &str) -> lambda_http::Request {
+    let path = format!("{}/../../events/{name}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    from_str(&text).unwrap_or_else(|e| panic!("{name} is not an API Gateway event: {e}"))
+}
+
+#[test]
+fn the_paged_sample_events_ask_for_a_page_of_fifty() {
+    for (name, paged) in [
+        ("get-session.json", Paged::Messages),
+        ("get-trace.json", Paged::Traces),
+    ] {
+        let request = event(name);
+        assert_eq!(request.method(), Method::GET);
+        let page = page_request(&request, paged).expect("a valid page request");
+        assert_eq!((page.limit, page.after), (50, None), "{name}");
+    }
+    let request = event("get-trace.json");
+    let path = request.uri().path().to_owned();
+    assert!(matches!(
+        route(request.method(), &path),
+        Ok(Route::GetTrace(_))
+    ));
+}
