@@ -75,6 +75,10 @@ export RUST_LOG="${RUST_LOG:-info}"
 # The tool executors are served by the same `cargo lambda watch`; the handler invokes them
 # through its real Invoke API.
 export TOOL_FUNCTIONS="${TOOL_FUNCTIONS:-web_search=tool-web-search,http_fetch=tool-http-fetch,run_javascript=tool-code-interpreter}"
+# `cargo lambda watch` builds an executor on its first invocation, which takes far longer than
+# a deployed cold start: give the tool listing time for that, and ask a failed executor again
+# after seconds, not the deployed 30 s.
+export TOOL_LIST_TIMEOUT_MS="${TOOL_LIST_TIMEOUT_MS:-600000}" TOOL_LIST_RETRY_MS="${TOOL_LIST_RETRY_MS:-5000}"
 if [[ -z "${SEARCH_API_KEY_SECRET:-}" ]]; then
     export SEARCH_PROVIDER=tavily SEARCH_BASE_URL="$SEARCH_STANDIN_URL"
     SEARCH_MODE="the local stand-in at $SEARCH_STANDIN_URL (not live)"

@@ -165,6 +165,7 @@ start_watch() {
     # shellcheck disable=SC2016 # $$ and $0 are for the inner bash
     (exec env AUTH_MODE=insecure-local MODEL_ID="${MODEL_ID:-$DEFAULT_MODEL_ID}" RUST_LOG="${RUST_LOG:-info}" \
         TOOL_FUNCTIONS="web_search=tool-web-search,http_fetch=tool-http-fetch,run_javascript=tool-code-interpreter" \
+        TOOL_LIST_TIMEOUT_MS=600000 TOOL_LIST_RETRY_MS=5000 \
         AWS_ENDPOINT_URL_LAMBDA="http://127.0.0.1:$port" \
         SEARCH_PROVIDER=tavily SEARCH_BASE_URL="$SEARCH_STANDIN_URL" SEARCH_API_KEY_SECRET="$SEARCH_SECRET_ID" \
         setsid bash -c 'echo $$ >"$0" && exec "$@"' "$PID_DIR/watch.pid" \

@@ -23,7 +23,8 @@ async fn main() -> Result<(), Error> {
     let sdk = shared::aws::sdk_config().await;
     // Each client's timeouts come from the budget of what it does: a DynamoDB call must fit in
     // the margin kept to store the turn, a model call in the turn's wall time (and the driver
-    // cuts it at the time actually left), a tool invocation in the tool timeout.
+    // cuts it at the time actually left), a tool invocation in the tool timeout
+    // (or the listing timeout, when longer).
     let margin = config.deadline_margin.max(Duration::from_secs(1));
     let dynamodb = aws_sdk_dynamodb::config::Builder::from(&sdk)
         .timeout_config(timeouts(margin / 2, margin))
@@ -41,9 +42,11 @@ async fn main() -> Result<(), Error> {
         aws_sdk_bedrockruntime::Client::from_conf(bedrock),
         config.model_id.clone(),
     );
-    let tool_timeout = config.agent.tool_timeout;
+    // The same client lists the tools, within their own (possibly longer) timeout; a call is
+    // also cut at the tool timeout by the driver.
+    let invoke_timeout = config.agent.tool_timeout.max(config.tool_list_timeout);
     let lambda = aws_sdk_lambda::config::Builder::from(&sdk)
-        .timeout_config(timeouts(tool_timeout, tool_timeout))
+        .timeout_config(timeouts(invoke_timeout, invoke_timeout))
         .build();
     let remote: Option<Arc<dyn ToolInvoker>> = (!config.tool_functions.is_empty()).then(|| {
         Arc::new(
