@@ -10,68 +10,24 @@
 //!
 //! Needs `E2E_API_URL` (set by `make test`); without it the test fails and says so.
 
-use std::time::Duration;
+mod common;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use serde_json::{json, Value};
-
-fn api_url() -> String {
-    std::env::var("E2E_API_URL").unwrap_or_else(|_| {
-        panic!(
-            "E2E_API_URL is not set: run this test with `make test`, which starts the local stack"
-        )
-    })
-}
-
-async fn call(method: reqwest::Method, path: &str, user: &str, body: Option<Value>) -> Value {
-    let client = reqwest::Client::builder()
-        // A new instance may wait for `cargo lambda watch` to start it.
-        .timeout(Duration::from_secs(600))
-        .build()
-        .expect("HTTP client");
-    let mut request = client
-        .request(method, format!("{}{path}", api_url()))
-        .header("x-user-id", user);
-    if let Some(body) = body {
-        request = request
-            .header("content-type", "application/json")
-            .body(body.to_string());
-    }
-    let response = request.send().await.expect("the API answers");
-    let status = response.status().as_u16();
-    let text = response.text().await.expect("a body");
-    assert!(
-        (200..300).contains(&status),
-        "{path}: HTTP {status}: {text}"
-    );
-    serde_json::from_str(&text).expect("JSON")
-}
-
-async fn new_session(user: &str) -> String {
-    let created = call(reqwest::Method::POST, "/sessions", user, None).await;
-    created["session_id"]
-        .as_str()
-        .expect("session id")
-        .to_owned()
-}
+use common::api::{call, new_session, send_message};
 
 /// One slow turn on `session`; the interval its stored trace covers.
 async fn slow_turn(user: &str, session: &str) -> (DateTime<Utc>, DateTime<Utc>) {
-    let turn = call(
-        reqwest::Method::POST,
-        &format!("/sessions/{session}/messages"),
-        user,
-        Some(json!({"message": "[[standin:sleep-ms=1500]] Say hello."})),
-    )
-    .await;
+    let (status, turn) = send_message(user, session, "[[standin:sleep-ms=1500]] Say hello.").await;
+    assert_eq!(status, 200, "{turn}");
     let trace_id = turn["trace_id"].as_str().expect("a trace id").to_owned();
-    let traces = call(
+    let (status, traces) = call(
         reqwest::Method::GET,
         &format!("/sessions/{session}/trace"),
         user,
         None,
     )
     .await;
+    assert_eq!(status, 200, "{traces}");
     let trace = traces["turns"]
         .as_array()
         .into_iter()

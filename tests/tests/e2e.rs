@@ -6,47 +6,11 @@
 //! `TABLE_NAME`, which `make test` sets after starting everything; without them the tests fail
 //! and say so.
 
-use std::time::Duration;
+mod common;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use serde_json::{json, Value};
-
-fn env(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| {
-        panic!("{name} is not set: run the end-to-end tests with `make test`, which starts the local stack")
-    })
-}
-
-fn http() -> reqwest::Client {
-    reqwest::Client::builder()
-        // The first request may wait for `cargo lambda watch` to compile the function.
-        .timeout(Duration::from_secs(600))
-        .build()
-        .expect("HTTP client")
-}
-
-async fn call(
-    method: reqwest::Method,
-    path: &str,
-    user: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut request = http()
-        .request(method, format!("{}{path}", env("E2E_API_URL")))
-        .header("x-user-id", user);
-    if let Some(body) = body {
-        request = request
-            .header("content-type", "application/json")
-            .body(body.to_string());
-    }
-    let response = request.send().await.expect("the API answers");
-    let status = response.status().as_u16();
-    let text = response.text().await.expect("a body");
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
-}
+use common::api::{call, env, http, new_session, send_message};
+use serde_json::Value;
 
 async fn model_calls() -> u64 {
     let stats: Value = http()
@@ -71,27 +35,6 @@ async fn dynamodb() -> aws_sdk_dynamodb::Client {
         .endpoint_url(env("AWS_ENDPOINT_URL_DYNAMODB"))
         .build();
     aws_sdk_dynamodb::Client::from_conf(config)
-}
-
-/// A new session of `user`; its id.
-async fn new_session(user: &str) -> String {
-    let (status, created) = call(reqwest::Method::POST, "/sessions", user, None).await;
-    assert_eq!(status, 201, "{created}");
-    created["session_id"]
-        .as_str()
-        .expect("session id")
-        .to_owned()
-}
-
-/// One turn: `message` sent to `session`.
-async fn send_message(user: &str, session: &str, message: &str) -> (u16, Value) {
-    call(
-        reqwest::Method::POST,
-        &format!("/sessions/{session}/messages"),
-        user,
-        Some(json!({ "message": message })),
-    )
-    .await
 }
 
 #[tokio::test]

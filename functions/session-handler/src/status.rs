@@ -74,6 +74,15 @@ pub fn failure(error: &AgentError) -> Failure {
     }
 }
 
+fn parts(failure: Failure) -> (StatusCode, &'static str, Option<u64>, String) {
+    (
+        failure.status,
+        failure.kind,
+        failure.retry_after,
+        failure.detail,
+    )
+}
+
 fn model_failure(error: &ModelError) -> (StatusCode, &'static str, Option<u64>, String) {
     use StatusCode as S;
     match error {
@@ -131,13 +140,11 @@ fn store_failure(error: &StoreError) -> (StatusCode, &'static str, Option<u64>, 
             None,
             "the table refused the request; retrying will not help".into(),
         ),
-        StoreError::NotFound => (S::NOT_FOUND, "not-found", None, "no such session".into()),
-        StoreError::Conflict { .. } | StoreError::AlreadyExists => (
-            S::CONFLICT,
-            "conflict",
-            Some(1),
-            "the session was changed by another request; send it again".into(),
-        ),
+        // `AgentError::from` turns these into their own variants; answered the same here.
+        StoreError::NotFound => parts(failure(&AgentError::NotFound)),
+        StoreError::Conflict { .. } | StoreError::AlreadyExists => {
+            parts(failure(&AgentError::Conflict))
+        }
         StoreError::Unavailable(_) => (
             S::SERVICE_UNAVAILABLE,
             "storage-unavailable",

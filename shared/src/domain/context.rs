@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::message::{ContentBlock, Message, Role, ToolResultContent};
-use super::model::ToolSpec;
+use super::model::{base_model_id, ToolSpec};
 use super::truncate::shrink_text;
 
 /// Bytes counted as one token. Real tokenizers average ~4 bytes per token on English prose and
@@ -70,15 +70,9 @@ const KNOWN_WINDOWS: &[(&str, u64)] = &[
 /// The window assumed for a model we do not know: small enough for any current model.
 pub const DEFAULT_CONTEXT_TOKENS: u64 = 32_000;
 
-/// Inference profile prefixes, which do not change the model.
-const PROFILE_PREFIXES: &[&str] = &["us.", "eu.", "apac.", "global.", "us-gov.", "jp.", "au."];
-
 /// The context window of a model id or inference profile id, when we know it.
 pub fn known_context_tokens(model_id: &str) -> Option<u64> {
-    let base = PROFILE_PREFIXES
-        .iter()
-        .find_map(|prefix| model_id.strip_prefix(prefix))
-        .unwrap_or(model_id);
+    let base = base_model_id(model_id);
     KNOWN_WINDOWS
         .iter()
         .find(|(prefix, _)| base.starts_with(prefix))

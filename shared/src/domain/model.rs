@@ -5,6 +5,18 @@ use serde_json::Value;
 
 use super::message::Message;
 
+/// Cross-region inference profile prefixes: they choose where a call runs, not which model.
+const PROFILE_PREFIXES: &[&str] = &["us.", "eu.", "apac.", "global.", "us-gov.", "jp.", "au."];
+
+/// The base model id of a model id or inference profile id (`us.anthropic.…` →
+/// `anthropic.…`), for the built-in tables keyed by model.
+pub fn base_model_id(model_id: &str) -> &str {
+    PROFILE_PREFIXES
+        .iter()
+        .find_map(|prefix| model_id.strip_prefix(prefix))
+        .unwrap_or(model_id)
+}
+
 /// A tool the model may ask for: name, description and the JSON schema of its input.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ToolSpec {

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::model::Usage;
+use super::model::{base_model_id, Usage};
 
 /// On-demand prices of one model, in US dollars per million tokens.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -46,16 +46,10 @@ const KNOWN_PRICES: &[(&str, f64, f64)] = &[
     ("amazon.nova-pro-v1:0", 0.80, 3.20),
 ];
 
-/// Cross-region inference profile prefixes that do not change the price.
-const PROFILE_PREFIXES: &[&str] = &["us.", "eu.", "apac.", "global.", "us-gov."];
-
 impl Pricing {
     /// The built-in price of a model id or inference profile id, if we know it.
     pub fn for_model(model_id: &str) -> Option<Self> {
-        let base = PROFILE_PREFIXES
-            .iter()
-            .find_map(|prefix| model_id.strip_prefix(prefix))
-            .unwrap_or(model_id);
+        let base = base_model_id(model_id);
         KNOWN_PRICES
             .iter()
             .find(|(id, _, _)| *id == base)

@@ -2,6 +2,8 @@
 //! a store on it.
 #![allow(dead_code)] // each test file uses part of it
 
+pub mod api;
+
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 

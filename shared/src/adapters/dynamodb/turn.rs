@@ -180,13 +180,20 @@ fn header_update(
 
 /// A put action, conditioned on the item being new when `new_only`.
 pub fn put(table: &str, item: Item, new_only: bool) -> Result<TransactWriteItem, StoreError> {
-    let mut builder = Put::builder().table_name(table).set_item(Some(item));
     if new_only {
-        builder = builder
-            .condition_expression("attribute_not_exists(#pk)")
-            .expression_attribute_names("#pk", PK);
+        return put_if(
+            table,
+            item,
+            "attribute_not_exists(#pk)",
+            &[("#pk", PK)],
+            Vec::new(),
+        );
     }
-    let put = builder.build().map_err(|_| unserializable(OP, "put"))?;
+    let put = Put::builder()
+        .table_name(table)
+        .set_item(Some(item))
+        .build()
+        .map_err(|_| unserializable(OP, "put"))?;
     Ok(TransactWriteItem::builder().put(put).build())
 }
 
