@@ -9,7 +9,7 @@
 mod common;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use common::api::{call, env, http, new_session, send_message};
+use common::api::{call, env, http, new_session, send_message, STANDIN_COUNTERS};
 use serde_json::Value;
 
 async fn model_calls() -> u64 {
@@ -39,6 +39,7 @@ async fn dynamodb() -> aws_sdk_dynamodb::Client {
 
 #[tokio::test]
 async fn a_tool_using_turn_through_cargo_lambda_watch_is_answered_and_stored() {
+    let _counting = STANDIN_COUNTERS.lock().await;
     let user = format!("e2e-{}", uuid::Uuid::new_v4().simple());
     let session = new_session(&user).await;
     let calls_before = model_calls().await;
@@ -165,6 +166,7 @@ async fn whole_table() -> String {
 #[tokio::test]
 async fn web_search_runs_through_its_executor_with_the_key_from_secrets_manager_then_from_the_cache(
 ) {
+    let _counting = STANDIN_COUNTERS.lock().await;
     let user = format!("e2e-search-{}", uuid::Uuid::new_v4().simple());
     let (status, tools) = call(reqwest::Method::GET, "/tools", &user, None).await;
     assert_eq!(status, 200, "{tools}");

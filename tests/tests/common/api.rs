@@ -4,6 +4,12 @@
 use std::time::Duration;
 
 use serde_json::{json, Value};
+use tokio::sync::Mutex;
+
+/// Held by a test that reads the stand-ins' counters before and after its turn, so that the
+/// tests of one file, which run in parallel against the same stand-ins, do not count each
+/// other's calls.
+pub static STANDIN_COUNTERS: Mutex<()> = Mutex::const_new(());
 
 pub fn env(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| {
