@@ -79,6 +79,7 @@ impl Model for InstantModel {
         let usage = Usage {
             input_tokens: 1200,
             output_tokens: 40,
+            ..Usage::default()
         };
         Ok(if answered {
             ModelResponse {
@@ -339,7 +340,7 @@ fn turn(c: &mut Criterion) {
         messages: history(),
         tools: BuiltinTools::tool_specs().to_vec(),
         inference: settings().inference,
-        guardrail: None,
+        ..ModelRequest::default()
     };
     let limits = TurnLimits {
         max_steps: 8,

@@ -106,10 +106,7 @@ impl Config {
             parse::<f64>(&get, "MODEL_PRICE_INPUT_PER_MTOK")?,
             parse::<f64>(&get, "MODEL_PRICE_OUTPUT_PER_MTOK")?,
         ) {
-            (Some(input), Some(output)) => Some(Pricing {
-                input_usd_per_mtok: input,
-                output_usd_per_mtok: output,
-            }),
+            (Some(input), Some(output)) => Some(Pricing::flat(input, output)),
             (None, None) => Pricing::for_model(&model_id),
             _ => {
                 return Err(ConfigError::Invalid {

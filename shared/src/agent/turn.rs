@@ -169,6 +169,7 @@ impl Agent {
             tools,
             inference: self.settings.inference.clone(),
             guardrail: self.settings.guardrail.clone(),
+            ..ModelRequest::default()
         };
         Ok(Prepared {
             state: TurnState::start(

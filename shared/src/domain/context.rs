@@ -52,7 +52,7 @@ impl ContextBudget {
     }
 }
 
-/// Context windows of the models we know, by the start of their base model id (after any
+/// Context windows of model families, for models not in the catalog, by the start of their base model id (after any
 /// inference profile prefix such as `us.` or `global.`), from each provider's model card.
 const KNOWN_WINDOWS: &[(&str, u64)] = &[
     ("anthropic.claude", 200_000),
@@ -72,6 +72,9 @@ pub const DEFAULT_CONTEXT_TOKENS: u64 = 32_000;
 
 /// The context window of a model id or inference profile id, when we know it.
 pub fn known_context_tokens(model_id: &str) -> Option<u64> {
+    if let Some(info) = super::catalog::lookup(model_id) {
+        return Some(info.context_tokens);
+    }
     let base = base_model_id(model_id);
     KNOWN_WINDOWS
         .iter()
@@ -102,6 +105,10 @@ pub fn message_tokens(message: &Message) -> u64 {
                 content,
                 ..
             } => tool_use_id.len() + result_bytes(content),
+            ContentBlock::Reasoning { text, signature } => {
+                text.len() + signature.as_ref().map_or(0, String::len)
+            }
+            ContentBlock::RedactedReasoning { data } => data.len(),
         })
         .sum();
     estimate_tokens(bytes) + FRAMING_TOKENS * (1 + message.content.len() as u64)

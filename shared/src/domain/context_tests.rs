@@ -202,6 +202,7 @@ fn tool_use(step: u32) -> ModelResponse {
         usage: Usage {
             input_tokens: 10,
             output_tokens: 10,
+            ..Usage::default()
         },
     }
 }

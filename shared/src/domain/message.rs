@@ -111,6 +111,28 @@ pub enum ContentBlock {
         /// What the tool returned.
         content: Vec<ToolResultContent>,
     },
+    /// The model's reasoning (extended thinking), kept exactly as returned: Bedrock requires
+    /// it back, unchanged and with its signature, in the tool-use loop that produced it. It is
+    /// never cut; when a message must shrink, reasoning is dropped whole.
+    Reasoning {
+        /// The reasoning text.
+        text: String,
+        /// The provider's signature of the text, when it gives one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        signature: Option<String>,
+    },
+    /// Reasoning the provider encrypted (redacted), base64, kept as returned.
+    RedactedReasoning {
+        /// The opaque data, base64.
+        data: String,
+    },
+}
+
+impl ContentBlock {
+    /// True for reasoning blocks, which must travel unchanged or not at all.
+    pub fn is_reasoning(&self) -> bool {
+        matches!(self, Self::Reasoning { .. } | Self::RedactedReasoning { .. })
+    }
 }
 
 /// Whether a tool call succeeded.

@@ -1,5 +1,7 @@
 //! The domain: what an agent turn is, with no I/O and no AWS types.
 
+pub mod caching;
+pub mod catalog;
 pub mod context;
 pub mod message;
 pub mod model;

@@ -60,6 +60,22 @@ fn fit_all(messages: &mut [Message], max_bytes: usize) {
     if total <= max_bytes {
         return;
     }
+    // Reasoning cannot be cut (its signature covers it whole): it goes first, whole. Later
+    // turns do not need it; only the tool-use loop that produced it does.
+    if messages.iter().any(|m| m.content.iter().any(ContentBlock::is_reasoning)) {
+        for message in messages.iter_mut() {
+            message.content.retain(|block| !block.is_reasoning());
+            if message.content.is_empty() {
+                message.content.push(ContentBlock::Text {
+                    text: "(reasoning omitted)".to_owned(),
+                });
+            }
+        }
+        total = messages.iter().map(|m| content_size(&m.content)).sum();
+        if total <= max_bytes {
+            return;
+        }
+    }
     let mut found: Vec<(usize, Leaf)> = messages
         .iter()
         .enumerate()
@@ -142,6 +158,7 @@ fn leaves(content: &[ContentBlock]) -> Vec<Leaf> {
                     });
                 }
             }
+            ContentBlock::Reasoning { .. } | ContentBlock::RedactedReasoning { .. } => {}
         }
     }
     found

@@ -38,6 +38,7 @@ fn tool_use_response(id: &str) -> ModelResponse {
         usage: Usage {
             input_tokens: 100,
             output_tokens: 20,
+            ..Usage::default()
         },
     }
 }
@@ -49,6 +50,7 @@ fn final_response(text: &str) -> ModelResponse {
         usage: Usage {
             input_tokens: 150,
             output_tokens: 10,
+            ..Usage::default()
         },
     }
 }

@@ -38,6 +38,8 @@ pub fn commit(expected: u64, turn: u64, messages: Vec<Message>, now: DateTime<Ut
         turn,
         messages,
         usage: Usage {
+            cache_read_tokens: 7,
+            cache_write_tokens: 3,
             input_tokens: 10,
             output_tokens: 5,
         },

@@ -1,8 +1,13 @@
 //! The `Model` port on Amazon Bedrock's Converse API (`aws-sdk-bedrockruntime`).
 //!
-//! Converts the domain's request to Converse's shapes and back. The SDK's standard retry
-//! policy (exponential backoff with jitter) handles throttling and transient errors; what
-//! still fails is mapped to a [`ModelError`] that never carries the conversation.
+//! Converts the domain's request to Converse's shapes and back: system prompt, tool specs,
+//! messages (text, tool use and results, reasoning with its signature), tool choice, stop
+//! sequences, service tier, request fields passed through, and prompt-cache points where the
+//! model takes them ([`crate::domain::caching`]). One call is one attempt: the SDK's own
+//! retries are turned off where the client is built (`main.rs`), because the agent's retry
+//! layer (`crate::models`) retries within the turn's time left and falls back along the
+//! configured chain. What fails is mapped to a [`ModelError`] that never carries the
+//! conversation.
 
 pub mod document;
 
@@ -10,18 +15,24 @@ use async_trait::async_trait;
 use aws_sdk_bedrockruntime::{
     error::{ProvideErrorMetadata, SdkError},
     operation::converse::ConverseError,
+    primitives::Blob,
     types::{
-        self as bedrock, ConversationRole, ConverseOutput, GuardrailConfiguration,
-        InferenceConfiguration, SystemContentBlock, Tool, ToolConfiguration, ToolInputSchema,
-        ToolResultBlock, ToolResultContentBlock, ToolResultStatus, ToolSpecification, ToolUseBlock,
+        self as bedrock, AnyToolChoice, AutoToolChoice, CachePointBlock, CachePointType,
+        ConversationRole, ConverseOutput, GuardrailConfiguration, InferenceConfiguration,
+        ReasoningContentBlock, ReasoningTextBlock, ServiceTierType, SpecificToolChoice,
+        SystemContentBlock, Tool, ToolConfiguration, ToolInputSchema, ToolResultBlock,
+        ToolResultContentBlock, ToolResultStatus, ToolSpecification, ToolUseBlock,
     },
     Client,
 };
+use base64::Engine as _;
 
 use crate::{
     domain::{
+        caching::{self, CachePlan},
+        catalog::{self, ModelInfo},
         message::{ContentBlock, Message, Role, ToolResultContent, ToolStatus},
-        model::{ModelRequest, ModelResponse, ModelStopReason, Usage},
+        model::{ModelRequest, ModelResponse, ModelStopReason, ServiceTier, ToolChoice, Usage},
     },
     ports::{Model, ModelError},
 };
@@ -33,16 +44,64 @@ use document::{to_document, to_value};
 pub struct BedrockModel {
     client: Client,
     model_id: String,
+    info: Option<&'static ModelInfo>,
 }
 
 impl BedrockModel {
-    /// A model with this id (a foundation model id or an inference profile id).
+    /// A model with this id (a foundation model id, an inference profile id or ARN).
     pub fn new(client: Client, model_id: impl Into<String>) -> Self {
+        let model_id = model_id.into();
         Self {
+            info: catalog::lookup(&model_id),
             client,
-            model_id: model_id.into(),
+            model_id,
         }
     }
+
+    /// Where this model takes cache points for `request`.
+    fn cache_plan(&self, request: &ModelRequest) -> CachePlan {
+        self.info
+            .and_then(|info| info.cache.as_ref())
+            .map_or_else(CachePlan::default, |support| {
+                caching::plan(request, support)
+            })
+    }
+
+    /// The tool choice to send: `any` and a named tool only to models that take them (an
+    /// unknown model gets what was asked).
+    fn tool_choice(&self, request: &ModelRequest) -> Option<bedrock::ToolChoice> {
+        let choice = request.tool_choice.as_ref()?;
+        let supported = self.info.is_none_or(|info| info.tool_choice);
+        Some(match choice {
+            ToolChoice::Auto => bedrock::ToolChoice::Auto(AutoToolChoice::builder().build()),
+            _ if !supported => return None,
+            ToolChoice::Any => bedrock::ToolChoice::Any(AnyToolChoice::builder().build()),
+            ToolChoice::Tool(name) => bedrock::ToolChoice::Tool(
+                SpecificToolChoice::builder().name(name).build().ok()?,
+            ),
+        })
+    }
+
+    /// The service tier to ask for: only one the model offers (an unknown model gets it).
+    fn service_tier(&self, request: &ModelRequest) -> Option<bedrock::ServiceTier> {
+        let tier = request.service_tier?;
+        if self.info.is_some_and(|info| !info.offers(tier)) {
+            return None;
+        }
+        let kind = match tier {
+            ServiceTier::Default => ServiceTierType::Default,
+            ServiceTier::Priority => ServiceTierType::Priority,
+            ServiceTier::Flex => ServiceTierType::Flex,
+        };
+        bedrock::ServiceTier::builder().r#type(kind).build().ok()
+    }
+}
+
+fn cache_point() -> Result<CachePointBlock, ModelError> {
+    CachePointBlock::builder()
+        .r#type(CachePointType::Default)
+        .build()
+        .map_err(invalid)
 }
 
 #[async_trait]
@@ -52,22 +111,36 @@ impl Model for BedrockModel {
     }
 
     async fn converse(&self, request: &ModelRequest) -> Result<ModelResponse, ModelError> {
-        let messages = request
+        let plan = self.cache_plan(request);
+        let mut messages = request
             .messages
             .iter()
             .map(to_bedrock_message)
             .collect::<Result<Vec<_>, _>>()?;
+        if let Some(index) = plan.after_message {
+            if let Some(message) = messages.get_mut(index) {
+                let mut content = message.content.clone();
+                content.push(bedrock::ContentBlock::CachePoint(cache_point()?));
+                *message = bedrock::Message::builder()
+                    .role(message.role.clone())
+                    .set_content(Some(content))
+                    .build()
+                    .map_err(invalid)?;
+            }
+        }
+        let mut system = request
+            .system
+            .as_ref()
+            .map(|text| vec![SystemContentBlock::Text(text.clone())]);
+        if let (Some(system), true) = (system.as_mut(), plan.after_system) {
+            system.push(SystemContentBlock::CachePoint(cache_point()?));
+        }
         let mut call = self
             .client
             .converse()
             .model_id(&self.model_id)
             .set_messages(Some(messages))
-            .set_system(
-                request
-                    .system
-                    .as_ref()
-                    .map(|text| vec![SystemContentBlock::Text(text.clone())]),
-            )
+            .set_system(system)
             .inference_config(
                 InferenceConfiguration::builder()
                     .set_max_tokens(
@@ -83,9 +156,11 @@ impl Model for BedrockModel {
                             .then(|| request.inference.stop_sequences.clone()),
                     )
                     .build(),
-            );
+            )
+            .set_service_tier(self.service_tier(request))
+            .set_additional_model_request_fields(request.additional_fields.as_ref().map(to_document));
         if !request.tools.is_empty() {
-            call = call.tool_config(tool_config(request)?);
+            call = call.tool_config(tool_config(request, plan, self.tool_choice(request))?);
         }
         if let Some(guardrail) = &request.guardrail {
             call = call.guardrail_config(
@@ -105,9 +180,12 @@ impl Model for BedrockModel {
                 ))
             }
         };
+        let count = |n: Option<i32>| n.and_then(|n| u64::try_from(n).ok()).unwrap_or(0);
         let usage = output.usage.map_or_else(Usage::default, |usage| Usage {
-            input_tokens: u64::try_from(usage.input_tokens).unwrap_or(0),
-            output_tokens: u64::try_from(usage.output_tokens).unwrap_or(0),
+            input_tokens: count(Some(usage.input_tokens)),
+            output_tokens: count(Some(usage.output_tokens)),
+            cache_read_tokens: count(usage.cache_read_input_tokens),
+            cache_write_tokens: count(usage.cache_write_input_tokens),
         });
         Ok(ModelResponse {
             message,
@@ -121,8 +199,12 @@ fn invalid(error: impl std::fmt::Display) -> ModelError {
     ModelError::Invalid(error.to_string())
 }
 
-fn tool_config(request: &ModelRequest) -> Result<ToolConfiguration, ModelError> {
-    let tools = request
+fn tool_config(
+    request: &ModelRequest,
+    plan: CachePlan,
+    choice: Option<bedrock::ToolChoice>,
+) -> Result<ToolConfiguration, ModelError> {
+    let mut tools = request
         .tools
         .iter()
         .map(|spec| {
@@ -135,8 +217,12 @@ fn tool_config(request: &ModelRequest) -> Result<ToolConfiguration, ModelError> 
                 .map_err(invalid)
         })
         .collect::<Result<Vec<_>, _>>()?;
+    if plan.after_tools {
+        tools.push(Tool::CachePoint(cache_point()?));
+    }
     ToolConfiguration::builder()
         .set_tools(Some(tools))
+        .set_tool_choice(choice)
         .build()
         .map_err(invalid)
 }
@@ -188,6 +274,23 @@ pub fn to_bedrock_message(message: &Message) -> Result<bedrock::Message, ModelEr
                         .build()
                         .map_err(invalid)?,
                 ),
+                ContentBlock::Reasoning { text, signature } => {
+                    bedrock::ContentBlock::ReasoningContent(ReasoningContentBlock::ReasoningText(
+                        ReasoningTextBlock::builder()
+                            .text(text)
+                            .set_signature(signature.clone())
+                            .build()
+                            .map_err(invalid)?,
+                    ))
+                }
+                ContentBlock::RedactedReasoning { data } => {
+                    let bytes = base64::engine::general_purpose::STANDARD
+                        .decode(data)
+                        .map_err(invalid)?;
+                    bedrock::ContentBlock::ReasoningContent(
+                        ReasoningContentBlock::RedactedContent(Blob::new(bytes)),
+                    )
+                }
             })
         })
         .collect::<Result<Vec<_>, ModelError>>()?;
@@ -237,7 +340,18 @@ pub fn from_bedrock_message(message: bedrock::Message) -> Message {
                     .collect(),
                 tool_use_id: result.tool_use_id,
             }),
-            // Reasoning, citations, images and the like are not part of the conversation we keep.
+            bedrock::ContentBlock::ReasoningContent(ReasoningContentBlock::ReasoningText(
+                reasoning,
+            )) => Some(ContentBlock::Reasoning {
+                text: reasoning.text,
+                signature: reasoning.signature,
+            }),
+            bedrock::ContentBlock::ReasoningContent(ReasoningContentBlock::RedactedContent(
+                data,
+            )) => Some(ContentBlock::RedactedReasoning {
+                data: base64::engine::general_purpose::STANDARD.encode(data.as_ref()),
+            }),
+            // Citations, images and the like are not part of the conversation we keep.
             _ => None,
         })
         .collect();
@@ -325,6 +439,13 @@ mod tests {
             Message {
                 role: Role::Assistant,
                 content: vec![
+                    ContentBlock::Reasoning {
+                        text: "The user wants a product; the calculator is exact.".into(),
+                        signature: Some("c2lnbmF0dXJl".into()),
+                    },
+                    ContentBlock::RedactedReasoning {
+                        data: "AAECAw==".into(),
+                    },
                     ContentBlock::Text {
                         text: "Calculating.".into(),
                     },

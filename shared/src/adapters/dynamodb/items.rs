@@ -41,6 +41,11 @@ pub mod attr {
     pub const INPUT_TOKENS: &str = "input_tokens";
     /// Output tokens of all turns.
     pub const OUTPUT_TOKENS: &str = "output_tokens";
+    /// Input tokens read from the prompt cache, all turns (absent on sessions that never
+    /// used it).
+    pub const CACHE_READ_TOKENS: &str = "cache_read_tokens";
+    /// Input tokens written to the prompt cache, all turns (absent likewise).
+    pub const CACHE_WRITE_TOKENS: &str = "cache_write_tokens";
     /// Dollars of all turns.
     pub const COST_USD: &str = "cost_usd";
     /// Creation time.
@@ -139,6 +144,8 @@ pub fn header(item: &Item) -> Result<SessionHeader, MalformedItem> {
         usage: Usage {
             input_tokens: number(item, attr::INPUT_TOKENS)?,
             output_tokens: number(item, attr::OUTPUT_TOKENS)?,
+            cache_read_tokens: optional_number(item, attr::CACHE_READ_TOKENS)?,
+            cache_write_tokens: optional_number(item, attr::CACHE_WRITE_TOKENS)?,
         },
         cost_usd: number(item, attr::COST_USD)?,
         expires_at: number(item, keys::EXPIRES_AT)?,
@@ -259,6 +266,14 @@ pub fn number<T: std::str::FromStr>(item: &Item, name: &'static str) -> Result<T
         .and_then(|value| value.as_n().ok())
         .and_then(|text| text.parse().ok())
         .ok_or(MalformedItem(name))
+}
+
+/// A number attribute that may be absent (0 then).
+fn optional_number(item: &Item, name: &'static str) -> Result<u64, MalformedItem> {
+    match item.get(name) {
+        None => Ok(0),
+        Some(_) => number(item, name),
+    }
 }
 
 /// A timestamp attribute.

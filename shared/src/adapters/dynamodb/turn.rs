@@ -146,6 +146,8 @@ fn header_update(
         ("#in".to_owned(), attr::INPUT_TOKENS.to_owned()),
         ("#out".to_owned(), attr::OUTPUT_TOKENS.to_owned()),
         ("#cost".to_owned(), attr::COST_USD.to_owned()),
+        ("#cread".to_owned(), attr::CACHE_READ_TOKENS.to_owned()),
+        ("#cwrite".to_owned(), attr::CACHE_WRITE_TOKENS.to_owned()),
     ]);
     let mut values: HashMap<String, AttributeValue> = HashMap::from([
         (":new".to_owned(), items::num(new_version)),
@@ -156,6 +158,8 @@ fn header_update(
         (":in".to_owned(), items::num(commit.usage.input_tokens)),
         (":out".to_owned(), items::num(commit.usage.output_tokens)),
         (":cost".to_owned(), items::dollars(commit.cost_usd)),
+        (":cread".to_owned(), items::num(commit.usage.cache_read_tokens)),
+        (":cwrite".to_owned(), items::num(commit.usage.cache_write_tokens)),
     ]);
     if let Some(title) = &commit.title {
         set.push_str(", #title = if_not_exists(#title, :title)");
@@ -168,7 +172,7 @@ fn header_update(
             keys::user_pk(user_id),
             keys::header_sk(session_id),
         )))
-        .update_expression(format!("{set} ADD #in :in, #out :out, #cost :cost"))
+        .update_expression(format!("{set} ADD #in :in, #out :out, #cost :cost, #cread :cread, #cwrite :cwrite"))
         .condition_expression("attribute_exists(#pk) AND #version = :expected")
         .set_expression_attribute_names(Some(names))
         .set_expression_attribute_values(Some(values))
