@@ -39,11 +39,11 @@ use shared::{
     domain::{
         message::{ContentBlock, Message, Role, ToolResultContent, ToolStatus},
         model::{InferenceConfig, ModelRequest, ModelResponse, ModelStopReason, Usage},
-        pricing::Pricing,
         trace::{TraceStep, TurnTrace},
         turn::{StopReason, TurnLimits, TurnState},
     },
     driver::{drive_turn, TurnContext},
+    models::{ModelChain, ModelRole, RetryPolicy},
     ports::{Model, ModelError, SessionStore, TurnCommit},
     tools::BuiltinTools,
 };
@@ -161,7 +161,6 @@ fn settings() -> AgentSettings {
             ..InferenceConfig::default()
         },
         guardrail: None,
-        pricing: Pricing::for_model(MODEL_ID),
         ..AgentSettings::default()
     }
 }
@@ -270,6 +269,7 @@ async fn timed_turns(
                     session_id: &session,
                     message: QUESTION,
                     idempotency_key: None,
+                    role: ModelRole::Reasoning,
                     arrived: std::time::Instant::now(),
                     time_left: None,
                 })
@@ -298,6 +298,7 @@ async fn sanity_turn(agent: &Agent, store: &dyn SessionStore) {
             session_id: &session,
             message: QUESTION,
             idempotency_key: None,
+            role: ModelRole::Reasoning,
             arrived: std::time::Instant::now(),
             time_left: None,
         })
@@ -345,6 +346,7 @@ fn turn(c: &mut Criterion) {
     let limits = TurnLimits {
         max_steps: 8,
         max_wall_time: Duration::from_secs(120),
+        max_turn_tokens: None,
     };
     let context = TurnContext {
         user_id: "bench-user".into(),
@@ -352,19 +354,14 @@ fn turn(c: &mut Criterion) {
         trace_id: "bench-trace".into(),
         tool_timeout: Duration::from_secs(10),
         started: tokio::time::Instant::now(),
+        retry: RetryPolicy::default(),
     };
-    let pricing = Pricing::for_model(MODEL_ID);
+    let chain = ModelChain::single(Arc::new(model));
     let budget = AgentSettings::default().context;
     let run = |(request, context): (ModelRequest, TurnContext)| {
         rt.block_on(async {
-            let mut state = TurnState::start(
-                request,
-                Message::user_text(QUESTION),
-                limits,
-                pricing,
-                budget,
-            );
-            drive_turn(&mut state, &model, &tools, &context)
+            let mut state = TurnState::start(request, Message::user_text(QUESTION), limits, budget);
+            drive_turn(&mut state, &chain, &tools, &context)
                 .await
                 .expect("the turn runs");
             state

@@ -1,16 +1,20 @@
 //! The session handler's configuration: environment variables read once at start-up into one
 //! typed value, with an error that names the variable when one is missing or malformed.
 
+mod models;
+
 use std::{collections::BTreeMap, str::FromStr, time::Duration};
+
+pub use models::{ModelConfig, ModelProvider, RoleConfig, DEFAULT_MODEL_ID};
 
 use crate::{
     adapters::lambda_tools::parse_tool_functions,
     agent::{AgentSettings, MAX_STEPS_LIMIT},
     domain::{
-        context::{known_context_tokens, ContextBudget, DEFAULT_CONTEXT_TOKENS},
+        context::ContextBudget,
         model::{GuardrailConfig, InferenceConfig},
-        pricing::Pricing,
     },
+    models::ModelRole,
 };
 
 /// The fewest input tokens a configured context budget must leave.
@@ -59,8 +63,10 @@ pub struct InvalidVar {
 pub struct Config {
     /// The DynamoDB table (`TABLE_NAME`).
     pub table_name: String,
-    /// The Bedrock model or inference profile (`MODEL_ID`).
-    pub model_id: String,
+    /// The models: provider, roles and their chains, prices, retries (see [`ModelConfig`]).
+    pub models: ModelConfig,
+    /// Each role's context budget, from the smallest window of its chain.
+    pub role_budgets: BTreeMap<ModelRole, ContextBudget>,
     /// How callers are identified (`AUTH_MODE`: `jwt`, the default, or `insecure-local`).
     pub auth_mode: AuthMode,
     /// Days a session lives after its last turn (`SESSION_TTL_DAYS`, default 30).
@@ -91,7 +97,6 @@ impl Config {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let get = |name: &'static str| lookup(name).filter(|value| !value.trim().is_empty());
         let required = |name: &'static str| get(name).ok_or(ConfigError::Missing(name));
-        let model_id = required("MODEL_ID")?;
         let auth_mode = match get("AUTH_MODE").as_deref() {
             None | Some("jwt") => AuthMode::Jwt,
             Some("insecure-local") => AuthMode::InsecureLocal,
@@ -99,19 +104,6 @@ impl Config {
                 return Err(ConfigError::Invalid {
                     name: "AUTH_MODE",
                     reason: format!("'{other}' is not one of 'jwt', 'insecure-local'"),
-                })
-            }
-        };
-        let pricing = match (
-            parse::<f64>(&get, "MODEL_PRICE_INPUT_PER_MTOK")?,
-            parse::<f64>(&get, "MODEL_PRICE_OUTPUT_PER_MTOK")?,
-        ) {
-            (Some(input), Some(output)) => Some(Pricing::flat(input, output)),
-            (None, None) => Pricing::for_model(&model_id),
-            _ => {
-                return Err(ConfigError::Invalid {
-                    name: "MODEL_PRICE_OUTPUT_PER_MTOK",
-                    reason: "set both MODEL_PRICE_INPUT_PER_MTOK and MODEL_PRICE_OUTPUT_PER_MTOK, or neither".into(),
                 })
             }
         };
@@ -134,7 +126,20 @@ impl Config {
             });
         }
         let max_output_tokens: u32 = parse(&get, "MAX_OUTPUT_TOKENS")?.unwrap_or(1024);
-        let context = context_budget(&get, &model_id, max_output_tokens)?;
+        let models = models::read(
+            &get,
+            auth_mode == AuthMode::InsecureLocal,
+            max_output_tokens,
+        )?;
+        let role_budgets = models
+            .roles
+            .iter()
+            .map(|(role, config)| {
+                context_budget(&get, config.context_tokens, max_output_tokens)
+                    .map(|budget| (*role, budget))
+            })
+            .collect::<Result<BTreeMap<_, _>, _>>()?;
+        let context = role_budgets[&ModelRole::Reasoning];
         let retention_hours: u64 = parse(&get, "IDEMPOTENCY_TTL_HOURS")?.unwrap_or(24);
         if retention_hours == 0 {
             return Err(ConfigError::Invalid {
@@ -191,29 +196,32 @@ impl Config {
                     max_tokens: Some(max_output_tokens),
                     temperature: parse(&get, "TEMPERATURE")?,
                     top_p: None,
-                    stop_sequences: Vec::new(),
+                    stop_sequences: models.stop_sequences.clone(),
                 },
                 guardrail,
-                pricing,
+                retry: models.retry,
+                max_turn_tokens: models.max_turn_tokens,
+                prompt_caching: models.prompt_caching,
+                tool_choice: models.tool_choice.clone(),
             },
-            model_id,
+            models,
+            role_budgets,
         })
     }
 }
 
-/// The context budget: `MODEL_CONTEXT_TOKENS` (default: the model's window from the built-in
-/// table, else [`DEFAULT_CONTEXT_TOKENS`]), `MAX_TOOL_RESULT_TOKENS` (default 8000) and
-/// `MAX_STEP_TOOL_RESULT_TOKENS` (default 24000), checked to leave room for the input.
+/// The context budget of a window of `context_tokens` (`MODEL_CONTEXT_TOKENS`, else the
+/// model's window from the built-in table, else the default), `MAX_TOOL_RESULT_TOKENS`
+/// (default 8000) and `MAX_STEP_TOOL_RESULT_TOKENS` (default 24000), checked to leave room
+/// for the input.
 fn context_budget(
     get: &impl Fn(&'static str) -> Option<String>,
-    model_id: &str,
+    context_tokens: u64,
     max_output_tokens: u32,
 ) -> Result<ContextBudget, ConfigError> {
     let defaults = AgentSettings::default().context;
     let mut budget = ContextBudget {
-        context_tokens: parse(get, "MODEL_CONTEXT_TOKENS")?
-            .or_else(|| known_context_tokens(model_id))
-            .unwrap_or(DEFAULT_CONTEXT_TOKENS),
+        context_tokens,
         output_tokens: u64::from(max_output_tokens),
         tool_result_tokens: 0,
         step_tool_result_tokens: 0,
@@ -304,7 +312,10 @@ mod tests {
         assert_eq!(config.agent.max_steps, 8);
         assert_eq!(config.max_message_bytes, 16 * 1024);
         assert_eq!(config.session_ttl_days, 30);
-        assert!(config.agent.pricing.is_some());
+        assert_eq!(
+            config.models.reasoning().model_id,
+            "us.anthropic.claude-3-5-haiku-20241022-v1:0"
+        );
     }
 
     #[test]

@@ -2,9 +2,10 @@
 //!
 //! Tool calls of one step run concurrently, each bounded by the tool timeout and the time left;
 //! a tool that fails, panics or times out becomes an error result the model reads, never a
-//! failed turn. A model call that outlives the turn's time ends the turn by its wall-time cap.
-//! A model that says the input is too long for its context gets the request again, fitted to a
-//! smaller budget, a few times before the overflow counts as a failure.
+//! failed turn. Model calls go through the role's [`ModelChain`] (retries and fallbacks, never
+//! past the turn's time left); a call that cannot be made in the time left ends the turn by
+//! its wall-time cap. A model that says the input is too long for its context gets the request
+//! again, fitted to a smaller budget, a few times before the overflow counts as a failure.
 
 use std::{panic::AssertUnwindSafe, time::Duration};
 
@@ -16,7 +17,8 @@ use crate::{
         message::{ToolCall, ToolOutput},
         turn::{Action, ToolRun, TurnState},
     },
-    ports::{CallContext, Model, ModelError, ToolInvoker},
+    models::{ModelChain, RetryPolicy},
+    ports::{CallContext, ModelError, ToolInvoker},
 };
 
 /// Who runs the turn and how long each tool may take.
@@ -33,37 +35,51 @@ pub struct TurnContext {
     /// When the turn's clock started: the request's arrival, so the time spent before the loop
     /// (idempotency, loading, tool listing) counts against the turn's wall time.
     pub started: Instant,
+    /// How failed model calls are retried.
+    pub retry: RetryPolicy,
 }
 
 /// Runs the turn until it is done. Fails only when the model fails.
 pub async fn drive_turn(
     state: &mut TurnState,
-    model: &dyn Model,
+    models: &ModelChain,
     tools: &dyn ToolInvoker,
     context: &TurnContext,
 ) -> Result<(), ModelError> {
     let started = context.started;
-    let max_wall_time = state.limits().max_wall_time;
+    let deadline = started + state.limits().max_wall_time;
     loop {
         match state.next_action(started.elapsed()) {
             Action::Done => return Ok(()),
             Action::CallModel(request) => {
                 let call_started = Instant::now();
-                let time_left = max_wall_time.saturating_sub(started.elapsed());
-                match tokio::time::timeout(time_left, model.converse(request)).await {
-                    Ok(Ok(response)) => {
-                        state.record_model_response(response, call_started.elapsed())
-                    }
-                    Ok(Err(ModelError::ContextOverflow(detail))) => {
-                        if !state.record_context_overflow() {
-                            return Err(ModelError::ContextOverflow(detail));
+                match models.converse(request, deadline, &context.retry).await {
+                    Ok(answer) => state.record_model_response(
+                        answer.response,
+                        call_started.elapsed(),
+                        answer.by,
+                    ),
+                    Err(failure) => {
+                        let out_of_time = deadline.saturating_duration_since(Instant::now())
+                            < context.retry.min_attempt_time;
+                        let no_attempt = failure.failed.is_empty();
+                        state.record_failed_call(failure.failed, call_started.elapsed());
+                        match failure.error {
+                            ModelError::ContextOverflow(detail) => {
+                                if !state.record_context_overflow() {
+                                    return Err(ModelError::ContextOverflow(detail));
+                                }
+                                tracing::warn!(trace_id = %context.trace_id, "the model said the input is too long; fitting it to a smaller budget");
+                            }
+                            // Cut by the turn's time limit (or no time for an attempt): the
+                            // turn ends by its wall-time cap, keeping what was done.
+                            ModelError::Timeout if out_of_time => {
+                                tracing::warn!(trace_id = %context.trace_id, "model call cut off by the turn's time limit");
+                                state.record_out_of_time();
+                            }
+                            _ if no_attempt => state.record_out_of_time(),
+                            error => return Err(error),
                         }
-                        tracing::warn!(trace_id = %context.trace_id, "the model said the input is too long; fitting it to a smaller budget");
-                    }
-                    Ok(Err(error)) => return Err(error),
-                    // Out of time: the next `next_action` ends the turn by its wall-time cap.
-                    Err(_) => {
-                        tracing::warn!(trace_id = %context.trace_id, "model call cut off by the turn's time limit")
                     }
                 }
             }

@@ -11,6 +11,7 @@ pub mod domain;
 pub mod driver;
 #[cfg(feature = "https")]
 pub mod https;
+pub mod models;
 pub mod ports;
 #[doc(hidden)]
 pub mod store_conformance;

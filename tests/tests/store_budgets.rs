@@ -219,6 +219,7 @@ async fn send(agent: &Agent, user: &str, session: &str, message: &str) -> TurnRe
             session_id: session,
             message,
             idempotency_key: Some(&new_id("key")),
+            role: shared::models::ModelRole::Reasoning,
             arrived: std::time::Instant::now(),
             time_left: None,
         })

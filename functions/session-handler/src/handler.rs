@@ -154,14 +154,15 @@ async fn dispatch(
             };
             let parsed = request::message(request.body(), app.max_message_bytes)
                 .and_then(|message| Ok((message, request::idempotency_key(request)?)));
-            let (message, key) = match parsed {
+            let (body, key) = match parsed {
                 Ok(parsed) => parsed,
                 Err(bad) => return bad_request(bad),
             };
             let turn = TurnRequest {
                 user_id: &user,
                 session_id: &id,
-                message: &message,
+                message: &body.message,
+                role: body.role,
                 idempotency_key: key.as_deref(),
                 arrived,
                 time_left: time_left(request, app.deadline_margin),
@@ -174,6 +175,9 @@ async fn dispatch(
                     stop_reason = %result.stop_reason,
                     input_tokens = result.usage.input_tokens,
                     output_tokens = result.usage.output_tokens,
+                    cache_read_tokens = result.usage.cache_read_tokens,
+                    cache_write_tokens = result.usage.cache_write_tokens,
+                    models = ?result.models,
                     cost_usd = result.cost.map_or(0.0, |c| c.total_usd),
                     "turn"
                 );

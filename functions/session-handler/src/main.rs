@@ -6,10 +6,11 @@ use lambda_http::{run, service_fn, Error, Request};
 use shared::{
     adapters::lambda_tools::LambdaTools,
     adapters::{bedrock::BedrockModel, dynamodb::DynamoSessionStore},
-    agent::Agent,
+    agent::{Agent, Models, RoleModels},
     aws::timeouts,
-    config::Config,
-    ports::ToolInvoker,
+    config::{Config, ModelProvider},
+    models::ModelChain,
+    ports::{Model, ToolInvoker},
     tools::{tool_set::ToolSet, BuiltinTools},
 };
 
@@ -34,14 +35,7 @@ async fn main() -> Result<(), Error> {
         config.table_name.clone(),
         config.session_ttl_days,
     );
-    let wall = config.agent.max_wall_time;
-    let bedrock = aws_sdk_bedrockruntime::config::Builder::from(&sdk)
-        .timeout_config(timeouts(wall, wall))
-        .build();
-    let model = BedrockModel::new(
-        aws_sdk_bedrockruntime::Client::from_conf(bedrock),
-        config.model_id.clone(),
-    );
+    let models = models(&config, &sdk)?;
     // The same client lists the tools, within their own (possibly longer) timeout; a call is
     // also cut at the tool timeout by the driver.
     let invoke_timeout = config.agent.tool_timeout.max(config.tool_list_timeout);
@@ -59,9 +53,9 @@ async fn main() -> Result<(), Error> {
         ) as Arc<dyn ToolInvoker>
     });
     let app = App {
-        agent: Agent::new(
+        agent: Agent::with_models(
             Arc::new(store),
-            Arc::new(model),
+            models,
             Arc::new(ToolSet::new(BuiltinTools::default(), remote)),
             config.agent.clone(),
         ),
@@ -74,4 +68,42 @@ async fn main() -> Result<(), Error> {
         Ok::<_, Error>(handle(app, request).await)
     }))
     .await
+}
+
+/// Builds the model of one id.
+type ModelFactory = Box<dyn Fn(&str) -> Arc<dyn Model>>;
+
+/// Every role's chain of models, each call one attempt: the SDK's retries are off, because the
+/// agent's retry layer retries within the turn's time left and falls back along the chain
+/// (attempts would multiply otherwise). An attempt is bounded by the turn's wall time; the
+/// driver also cuts it at the time actually left.
+fn models(config: &Config, sdk: &aws_config::SdkConfig) -> Result<Models, Error> {
+    let wall = config.agent.max_wall_time;
+    let model: ModelFactory = match &config.models.provider {
+        ModelProvider::Bedrock => {
+            let bedrock = aws_sdk_bedrockruntime::config::Builder::from(sdk)
+                .timeout_config(timeouts(wall, wall))
+                .retry_config(aws_sdk_bedrockruntime::config::retry::RetryConfig::disabled())
+                .build();
+            let client = aws_sdk_bedrockruntime::Client::from_conf(bedrock);
+            Box::new(move |id: &str| {
+                Arc::new(BedrockModel::new(client.clone(), id)) as Arc<dyn Model>
+            })
+        }
+        ModelProvider::OpenAi { .. } => {
+            return Err("MODEL_PROVIDER=openai is not available in this build".into())
+        }
+    };
+    let mut models = Models::default();
+    for (role, role_config) in &config.models.roles {
+        let chain = ModelChain::new(
+            role_config.chain().map(&model).collect(),
+            &config.models.prices,
+        );
+        let mut role_models = RoleModels::new(chain, config.role_budgets[role]);
+        role_models.additional_fields = role_config.additional_fields.clone();
+        role_models.service_tier = role_config.service_tier;
+        models = models.with(*role, role_models);
+    }
+    Ok(models)
 }

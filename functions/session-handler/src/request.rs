@@ -4,7 +4,7 @@
 use lambda_http::{request::RequestContext, Body, Request, RequestExt};
 use serde_json::Value;
 
-use shared::config::AuthMode;
+use shared::{config::AuthMode, models::ModelRole};
 
 /// What is wrong with a request, and the status it answers.
 #[derive(Debug, PartialEq, Eq)]
@@ -86,8 +86,18 @@ pub fn idempotency_key(request: &Request) -> Result<Option<String>, BadRequest> 
     Ok(Some(key.to_owned()))
 }
 
-/// The `message` of a `POST /sessions/{id}/messages` body: `{"message": "..."}`.
-pub fn message(body: &Body, max_bytes: usize) -> Result<String, BadRequest> {
+/// What a `POST /sessions/{id}/messages` body asks: `{"message": "...", "model": "fast"}`.
+#[derive(Debug, PartialEq, Eq)]
+pub struct SendBody {
+    /// What the user said.
+    pub message: String,
+    /// The model role to answer with (`model`, default `reasoning`).
+    pub role: ModelRole,
+}
+
+/// Reads a `POST /sessions/{id}/messages` body: `{"message": "..."}`, with an optional
+/// `"model"` naming a model role (`reasoning`, `fast`, `extraction`).
+pub fn message(body: &Body, max_bytes: usize) -> Result<SendBody, BadRequest> {
     let bytes: &[u8] = match body {
         Body::Empty => &[],
         Body::Text(text) => text.as_bytes(),
@@ -110,12 +120,26 @@ pub fn message(body: &Body, max_bytes: usize) -> Result<String, BadRequest> {
             "the body must be a JSON object: {\"message\": \"...\"}".into(),
         ));
     };
-    if let Some(unknown) = fields.keys().find(|key| key.as_str() != "message") {
+    if let Some(unknown) = fields
+        .keys()
+        .find(|key| !matches!(key.as_str(), "message" | "model"))
+    {
         return Err(BadRequest::Invalid(format!(
-            "unknown field `{}`: the body takes only `message`",
+            "unknown field `{}`: the body takes `message` and, optionally, `model`",
             truncate(unknown, 64)
         )));
     }
+    let role = match fields.get("model") {
+        None | Some(Value::Null) => ModelRole::Reasoning,
+        Some(Value::String(name)) => name.parse().map_err(|reason: String| {
+            BadRequest::Invalid(format!("field `model`: {}", truncate(&reason, 160)))
+        })?,
+        Some(_) => {
+            return Err(BadRequest::Invalid(
+                "field `model` must be a string: one of 'reasoning', 'fast', 'extraction'".into(),
+            ))
+        }
+    };
     let message = match fields.get("message") {
         None => return Err(BadRequest::Invalid("field `message` is required".into())),
         Some(Value::String(text)) => text,
@@ -133,7 +157,10 @@ pub fn message(body: &Body, max_bytes: usize) -> Result<String, BadRequest> {
     if message.len() > max_bytes {
         return Err(too_large(max_bytes));
     }
-    Ok(message.clone())
+    Ok(SendBody {
+        message: message.clone(),
+        role,
+    })
 }
 
 fn too_large(max_bytes: usize) -> BadRequest {
@@ -158,7 +185,14 @@ mod tests {
     fn a_well_formed_body_gives_its_message() {
         assert_eq!(
             message(&body(r#"{"message":"hi"}"#), 100),
-            Ok("hi".to_owned())
+            Ok(SendBody {
+                message: "hi".to_owned(),
+                role: ModelRole::Reasoning
+            })
+        );
+        assert_eq!(
+            message(&body(r#"{"message":"hi","model":"fast"}"#), 100).map(|b| b.role),
+            Ok(ModelRole::Fast)
         );
     }
 
@@ -172,6 +206,14 @@ mod tests {
             (r#"{"message": 5}"#, "field `message` must be a string"),
             (r#"{"message": "  "}"#, "must not be empty"),
             (r#"{"message": "hi", "extra": 1}"#, "unknown field `extra`"),
+            (
+                r#"{"message": "hi", "model": "huge"}"#,
+                "field `model`: 'huge' is not",
+            ),
+            (
+                r#"{"message": "hi", "model": 3}"#,
+                "field `model` must be a string",
+            ),
         ];
         for (text, expected) in cases {
             match message(&body(text), 100) {

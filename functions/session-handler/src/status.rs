@@ -57,6 +57,15 @@ pub fn failure(error: &AgentError) -> Failure {
                  window is larger); nothing was stored"
                     .into(),
             ),
+            AgentError::RoleNotConfigured(role) => (
+                S::BAD_REQUEST,
+                "model-role-not-configured",
+                None,
+                format!(
+                    "field `model`: the role '{}' is not configured in this deployment",
+                    role.as_str()
+                ),
+            ),
             AgentError::Model(model) => model_failure(model),
             AgentError::Tools(_) => (
                 S::BAD_GATEWAY,
@@ -163,6 +172,12 @@ mod tests {
         use StatusCode as S;
         let cases: Vec<(AgentError, StatusCode, &str, Option<u64>)> = vec![
             (AgentError::NotFound, S::NOT_FOUND, "not-found", None),
+            (
+                AgentError::RoleNotConfigured(shared::models::ModelRole::Fast),
+                S::BAD_REQUEST,
+                "model-role-not-configured",
+                None,
+            ),
             (AgentError::Conflict, S::CONFLICT, "conflict", Some(1)),
             (
                 AgentError::IdempotencyKeyReused,

@@ -7,19 +7,21 @@
 
 mod turn;
 
-use std::{sync::Arc, time::Duration};
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::{
     domain::{
         context::ContextBudget,
-        model::{GuardrailConfig, InferenceConfig, ToolSpec, Usage},
-        pricing::{Cost, Pricing},
+        model::{GuardrailConfig, InferenceConfig, ServiceTier, ToolChoice, ToolSpec, Usage},
+        pricing::Cost,
         trace::TurnTrace,
         truncate::content_size,
     },
+    models::{ModelChain, ModelRole, RetryPolicy},
     ports::{
         Model, ModelError, Page, PageRequest, SessionHeader, SessionStore, StoreError,
         StoredMessage, ToolInvoker, ToolListError,
@@ -52,10 +54,17 @@ pub struct AgentSettings {
     pub inference: InferenceConfig,
     /// Bedrock guardrail, when configured.
     pub guardrail: Option<GuardrailConfig>,
-    /// The model's price, when known.
-    pub pricing: Option<Pricing>,
-    /// The model's context window and how it is shared out.
+    /// The reasoning model's context window and how it is shared out (the budget of a role
+    /// built by [`Agent::new`]; [`RoleModels`] carry their own).
     pub context: ContextBudget,
+    /// How failed model calls are retried.
+    pub retry: RetryPolicy,
+    /// Most tokens (input plus output) of all the model calls of one turn.
+    pub max_turn_tokens: Option<u64>,
+    /// Whether requests carry prompt-cache points (where the model supports them).
+    pub prompt_caching: bool,
+    /// The tool choice of a turn's first model call.
+    pub tool_choice: Option<ToolChoice>,
     /// How long a completed request's answer is replayed for its idempotency key.
     pub idempotency_retention: Duration,
 }
@@ -75,7 +84,10 @@ impl Default for AgentSettings {
                 ..InferenceConfig::default()
             },
             guardrail: None,
-            pricing: None,
+            retry: RetryPolicy::default(),
+            max_turn_tokens: None,
+            prompt_caching: true,
+            tool_choice: None,
             context: ContextBudget {
                 context_tokens: 200_000,
                 output_tokens: 1024,
@@ -109,6 +121,9 @@ pub enum AgentError {
     /// history; nothing was stored.
     #[error("the message is too long for the model's context window")]
     ContextTooLong,
+    /// The turn asked for a model role this deployment does not configure.
+    #[error("the model role '{}' is not configured", .0.as_str())]
+    RoleNotConfigured(ModelRole),
     /// The model failed before any step was done; nothing was stored.
     #[error(transparent)]
     Model(#[from] ModelError),
@@ -141,6 +156,8 @@ pub struct TurnRequest<'a> {
     pub message: &'a str,
     /// The client's idempotency key, if it sent one.
     pub idempotency_key: Option<&'a str>,
+    /// The model role to answer with.
+    pub role: ModelRole,
     /// When the request arrived: the turn's clock starts here.
     pub arrived: std::time::Instant,
     /// Time this invocation had left for the turn when the request arrived (its deadline less
@@ -172,8 +189,11 @@ pub struct TurnResult {
     pub steps: u32,
     /// Tokens used.
     pub usage: Usage,
-    /// Dollars spent, when the model's price is known.
+    /// Dollars spent, when the price of every model that answered is known.
     pub cost: Option<Cost>,
+    /// The model that answered each step, in order (after retries and fallbacks).
+    #[serde(default)]
+    pub models: Vec<String>,
     /// Ties the turn to its logs and trace.
     pub trace_id: String,
     /// Set when the model failed after some steps (stop reason `model_error`).
@@ -181,26 +201,85 @@ pub struct TurnResult {
     pub error: Option<TurnFailure>,
 }
 
+/// The models of one role: its chain, its context budget and what its requests carry.
+#[derive(Clone, Debug)]
+pub struct RoleModels {
+    /// The model and its fallbacks.
+    pub chain: ModelChain,
+    /// The context budget (of the smallest window in the chain).
+    pub context: ContextBudget,
+    /// Provider request fields passed through (for example Claude's `thinking`).
+    pub additional_fields: Option<Value>,
+    /// The service tier to ask for.
+    pub service_tier: Option<ServiceTier>,
+}
+
+impl RoleModels {
+    /// A role of this chain and budget, with nothing else set.
+    pub fn new(chain: ModelChain, context: ContextBudget) -> Self {
+        Self {
+            chain,
+            context,
+            additional_fields: None,
+            service_tier: None,
+        }
+    }
+}
+
+/// The configured model roles.
+#[derive(Clone, Debug, Default)]
+pub struct Models {
+    roles: BTreeMap<ModelRole, RoleModels>,
+}
+
+impl Models {
+    /// These models for `role` (replacing what it had).
+    pub fn with(mut self, role: ModelRole, models: RoleModels) -> Self {
+        self.roles.insert(role, models);
+        self
+    }
+
+    /// The models of a role, if configured.
+    pub fn get(&self, role: ModelRole) -> Option<&RoleModels> {
+        self.roles.get(&role)
+    }
+}
+
 /// The agent: sessions, turns and tools over the ports.
 #[derive(Clone)]
 pub struct Agent {
     store: Arc<dyn SessionStore>,
-    model: Arc<dyn Model>,
+    models: Models,
     tools: Arc<dyn ToolInvoker>,
     settings: AgentSettings,
 }
 
 impl Agent {
-    /// An agent over these ports.
+    /// An agent with one model, for the `reasoning` role, priced from the built-in table and
+    /// budgeted by `settings.context`.
     pub fn new(
         store: Arc<dyn SessionStore>,
         model: Arc<dyn Model>,
         tools: Arc<dyn ToolInvoker>,
         settings: AgentSettings,
     ) -> Self {
+        let models = Models::default().with(
+            ModelRole::Reasoning,
+            RoleModels::new(ModelChain::single(model), settings.context),
+        );
+        Self::with_models(store, models, tools, settings)
+    }
+
+    /// An agent with these model roles.
+    pub fn with_models(
+        store: Arc<dyn SessionStore>,
+        models: Models,
+        tools: Arc<dyn ToolInvoker>,
+        settings: AgentSettings,
+    ) -> Self {
         Self {
             store,
-            model,
+            models,
             tools,
             settings,
         }

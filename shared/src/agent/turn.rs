@@ -18,7 +18,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::{Agent, AgentError, TurnFailure, TurnRequest, TurnResult};
+use super::{Agent, AgentError, RoleModels, TurnFailure, TurnRequest, TurnResult};
 use crate::{
     domain::{
         context::{self, History},
@@ -29,6 +29,7 @@ use crate::{
         turn::{StopReason, TurnLimits, TurnState},
     },
     driver::{drive_turn, TurnContext},
+    models::ModelRole,
     ports::{
         ClaimOutcome, IdempotencyClaim, IdempotencyCompletion, IdempotencyRecord, ModelError,
         SessionWindow, StoreError, TurnCommit,
@@ -45,7 +46,8 @@ const MAX_REPLAY_ANSWER_BYTES: usize = 256 * 1024;
 const MAX_IN_FLIGHT_RETRY_AFTER: Duration = Duration::from_secs(5);
 
 /// A turn that has been prepared: its state and what it loaded.
-struct Prepared {
+struct Prepared<'m> {
+    models: &'m RoleModels,
     state: TurnState,
     window: SessionWindow,
     trace_id: String,
@@ -96,7 +98,7 @@ impl Agent {
         let now = Utc::now();
         let claim = IdempotencyClaim {
             key: key.to_owned(),
-            request_hash: fingerprint(request.session_id, request.message),
+            request_hash: fingerprint(request),
             token: uuid::Uuid::new_v4().simple().to_string(),
             lease_until: now + to_chrono(limits.max_wall_time + CLAIM_GRACE),
             now,
@@ -130,7 +132,7 @@ impl Agent {
         &self,
         request: &TurnRequest<'_>,
         limits: TurnLimits,
-    ) -> Result<Prepared, AgentError> {
+    ) -> Result<Prepared<'_>, AgentError> {
         let (window, tools) = tokio::join!(
             self.store.load_window(
                 request.user_id,
@@ -139,10 +141,17 @@ impl Agent {
             ),
             self.tools.specs(),
         );
+        let models = self
+            .models
+            .get(request.role)
+            .ok_or(AgentError::RoleNotConfigured(request.role))?;
         let mut window = window?;
-        let tools = tools?;
+        let mut tools = tools?;
+        // One order, whatever order the sources listed them in: the prompt cache's prefix
+        // (tools first) then repeats from call to call.
+        tools.sort_by(|a, b| a.name.cmp(&b.name));
         let user_message = Message::user_text(request.message);
-        let budget = self.settings.context;
+        let budget = models.context;
         let room = budget
             .input_tokens()
             .saturating_sub(context::overhead_tokens(
@@ -169,16 +178,14 @@ impl Agent {
             tools,
             inference: self.settings.inference.clone(),
             guardrail: self.settings.guardrail.clone(),
-            ..ModelRequest::default()
+            tool_choice: self.settings.tool_choice.clone(),
+            additional_fields: models.additional_fields.clone(),
+            service_tier: models.service_tier,
+            prompt_caching: self.settings.prompt_caching,
         };
         Ok(Prepared {
-            state: TurnState::start(
-                model_request,
-                user_message,
-                limits,
-                self.settings.pricing,
-                budget,
-            ),
+            models,
+            state: TurnState::start(model_request, user_message, limits, budget),
             window,
             trace_id: uuid::Uuid::new_v4().simple().to_string(),
             started_at: Utc::now(),
@@ -190,7 +197,7 @@ impl Agent {
     async fn drive(
         &self,
         request: &TurnRequest<'_>,
-        prepared: &mut Prepared,
+        prepared: &mut Prepared<'_>,
     ) -> Result<Option<TurnFailure>, AgentError> {
         let context = TurnContext {
             user_id: request.user_id.to_owned(),
@@ -198,9 +205,11 @@ impl Agent {
             trace_id: prepared.trace_id.clone(),
             tool_timeout: self.settings.tool_timeout,
             started: tokio::time::Instant::from_std(request.arrived),
+            retry: self.settings.retry,
         };
         let state = &mut prepared.state;
-        let outcome = drive_turn(state, self.model.as_ref(), self.tools.as_ref(), &context).await;
+        let chain = &prepared.models.chain;
+        let outcome = drive_turn(state, chain, self.tools.as_ref(), &context).await;
         match outcome {
             Ok(()) if state.steps() == 0 && state.stop_reason() == Some(StopReason::MaxContext) => {
                 Err(AgentError::ContextTooLong)
@@ -222,7 +231,7 @@ impl Agent {
     async fn commit(
         &self,
         request: &TurnRequest<'_>,
-        prepared: &Prepared,
+        prepared: &Prepared<'_>,
         result: &TurnResult,
         claim: Option<&IdempotencyClaim>,
     ) -> Result<(), StoreError> {
@@ -276,7 +285,7 @@ impl Agent {
             .get_idempotency(request.user_id, request.session_id, key)
             .await;
         match record {
-            Ok(Some(record)) => replay(&record, &fingerprint(request.session_id, request.message)),
+            Ok(Some(record)) => replay(&record, &fingerprint(request)),
             _ => Err(AgentError::Conflict),
         }
     }
@@ -301,6 +310,7 @@ impl Agent {
     /// The caps of a turn: the configured ones, and no more wall time than the invocation has.
     fn limits(&self, time_left: Option<Duration>) -> TurnLimits {
         TurnLimits {
+            max_turn_tokens: self.settings.max_turn_tokens,
             max_steps: self.settings.max_steps,
             max_wall_time: time_left.map_or(self.settings.max_wall_time, |left| {
                 left.min(self.settings.max_wall_time)
@@ -318,7 +328,7 @@ enum Claimed {
 /// The answer of a finished turn.
 fn result_of(
     request: &TurnRequest<'_>,
-    prepared: &Prepared,
+    prepared: &Prepared<'_>,
     error: Option<TurnFailure>,
 ) -> TurnResult {
     let state = &prepared.state;
@@ -334,6 +344,7 @@ fn result_of(
         steps: state.steps(),
         usage: state.usage(),
         cost: state.cost(),
+        models: state.step_models().to_vec(),
         trace_id: prepared.trace_id.clone(),
         error,
     }
@@ -387,10 +398,20 @@ fn title_of(message: &str) -> String {
     title
 }
 
-/// A stable fingerprint of a turn request (FNV-1a, 64 bits), to detect a reused idempotency key.
-fn fingerprint(session_id: &str, message: &str) -> String {
+/// A stable fingerprint of a turn request (FNV-1a, 64 bits), to detect a reused idempotency
+/// key: the session, the message and (when not the default) the model role.
+fn fingerprint(request: &TurnRequest<'_>) -> String {
+    let role = match request.role {
+        ModelRole::Reasoning => "",
+        other => other.as_str(),
+    };
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in session_id.bytes().chain([0u8]).chain(message.bytes()) {
+    let bytes = request
+        .session_id
+        .bytes()
+        .chain([0u8])
+        .chain(request.message.bytes());
+    for byte in bytes.chain(role.bytes()) {
         hash ^= u64::from(byte);
         hash = hash.wrapping_mul(0x0100_0000_01b3);
     }

@@ -345,7 +345,11 @@ mod tests {
             format!("arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.{base}"),
         ] {
             assert_eq!(base_model_id(&id), base, "{id}");
-            assert_eq!(lookup(&id).map(|m| m.name), Some("Claude Haiku 4.5"), "{id}");
+            assert_eq!(
+                lookup(&id).map(|m| m.name),
+                Some("Claude Haiku 4.5"),
+                "{id}"
+            );
         }
         let app = "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/a1b2c3";
         assert_eq!(base_model_id(app), app);
@@ -371,7 +375,11 @@ mod tests {
         for model in models() {
             let p = model.price;
             assert!(p.input_usd_per_mtok > 0.0 && p.output_usd_per_mtok > p.input_usd_per_mtok);
-            assert!(p.cache_read_usd_per_mtok <= p.input_usd_per_mtok, "{}", model.id);
+            assert!(
+                p.cache_read_usd_per_mtok <= p.input_usd_per_mtok,
+                "{}",
+                model.id
+            );
             assert!(chrono::NaiveDate::parse_from_str(model.priced_on, "%Y-%m-%d").is_ok());
         }
     }

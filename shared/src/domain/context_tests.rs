@@ -12,7 +12,7 @@ use super::{
     },
     message::{ContentBlock, Message, Role, ToolOutput, ToolResultContent, ToolStatus},
     model::{ModelRequest, ModelResponse, ModelStopReason, Usage},
-    turn::{Action, StopReason, ToolRun, TurnLimits, TurnState},
+    turn::{Action, AnsweredBy, StopReason, ToolRun, TurnLimits, TurnState},
 };
 
 fn budget(context_tokens: u64) -> ContextBudget {
@@ -221,8 +221,8 @@ fn every_model_request_of_a_long_tool_turn_fits_and_the_stored_turn_keeps_full_r
         TurnLimits {
             max_steps: 12,
             max_wall_time: Duration::from_secs(60),
+            max_turn_tokens: None,
         },
-        None,
         budget,
     );
     let mut step = 0;
@@ -235,7 +235,7 @@ fn every_model_request_of_a_long_tool_turn_fits_and_the_stored_turn_keeps_full_r
                     "step {step}: {tokens} tokens"
                 );
                 step += 1;
-                state.record_model_response(tool_use(step), Duration::ZERO);
+                state.record_model_response(tool_use(step), Duration::ZERO, AnsweredBy::default());
             }
             Action::CallTools { calls, .. } => {
                 let runs = calls
@@ -271,8 +271,8 @@ fn a_context_overflow_from_the_model_shrinks_the_budget_a_few_times_then_gives_u
         TurnLimits {
             max_steps: 4,
             max_wall_time: Duration::from_secs(60),
+            max_turn_tokens: None,
         },
-        None,
         budget(200_000),
     );
     assert!(matches!(
@@ -297,8 +297,8 @@ fn a_message_that_cannot_fit_ends_the_turn_with_max_context_before_any_model_cal
         TurnLimits {
             max_steps: 4,
             max_wall_time: Duration::from_secs(60),
+            max_turn_tokens: None,
         },
-        None,
         budget(20_000),
     );
     assert!(matches!(state.next_action(Duration::ZERO), Action::Done));

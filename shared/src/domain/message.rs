@@ -131,7 +131,10 @@ pub enum ContentBlock {
 impl ContentBlock {
     /// True for reasoning blocks, which must travel unchanged or not at all.
     pub fn is_reasoning(&self) -> bool {
-        matches!(self, Self::Reasoning { .. } | Self::RedactedReasoning { .. })
+        matches!(
+            self,
+            Self::Reasoning { .. } | Self::RedactedReasoning { .. }
+        )
     }
 }
 

@@ -12,7 +12,10 @@ pub enum TraceStep {
     Model {
         /// 1-based model call number within the turn.
         step: u32,
-        /// Wall time of the call.
+        /// The model that answered (after any retries and fallbacks).
+        #[serde(default)]
+        model_id: String,
+        /// Wall time of the call, retries and back-off included.
         latency_ms: u64,
         /// Tokens it used.
         usage: Usage,
@@ -20,6 +23,18 @@ pub enum TraceStep {
         cost: Option<Cost>,
         /// Why the model stopped (`end_turn`, `tool_use`, ...).
         stop_reason: String,
+        /// The attempts that failed before the answer (retries and fallbacks), in order.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        failed_attempts: Vec<FailedAttempt>,
+    },
+    /// A model call that failed on every model it tried (the turn then ended).
+    ModelFailed {
+        /// The model call number it would have been.
+        step: u32,
+        /// Wall time spent, retries and back-off included.
+        latency_ms: u64,
+        /// Every failed attempt, in order.
+        failed_attempts: Vec<FailedAttempt>,
     },
     /// A tool call.
     Tool {
@@ -37,6 +52,15 @@ pub enum TraceStep {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         error: Option<String>,
     },
+}
+
+/// A model call attempt that failed before a step was answered.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailedAttempt {
+    /// The model tried.
+    pub model_id: String,
+    /// How it failed (`throttled`, `unavailable`, `access_denied`, ...).
+    pub error: String,
 }
 
 /// Every step of one turn, with its totals.

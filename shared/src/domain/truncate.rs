@@ -62,7 +62,10 @@ fn fit_all(messages: &mut [Message], max_bytes: usize) {
     }
     // Reasoning cannot be cut (its signature covers it whole): it goes first, whole. Later
     // turns do not need it; only the tool-use loop that produced it does.
-    if messages.iter().any(|m| m.content.iter().any(ContentBlock::is_reasoning)) {
+    if messages
+        .iter()
+        .any(|m| m.content.iter().any(ContentBlock::is_reasoning))
+    {
         for message in messages.iter_mut() {
             message.content.retain(|block| !block.is_reasoning());
             if message.content.is_empty() {

@@ -19,11 +19,14 @@ use super::{
     message::{ContentBlock, Message, Role, ToolCall, ToolOutput},
     model::{ModelRequest, ModelResponse, ModelStopReason, Usage},
     pricing::{Cost, Pricing},
-    trace::TraceStep,
+    trace::{FailedAttempt, TraceStep},
 };
 
 /// Format version of [`TurnState`]; bump it when the serialized shape changes.
-pub const TURN_STATE_VERSION: u32 = 2;
+pub const TURN_STATE_VERSION: u32 = 3;
+
+/// Fewest output tokens worth a model call under the turn's token cap.
+const MIN_CALL_OUTPUT_TOKENS: u64 = 16;
 
 /// How many times a turn shrinks its context budget after the model said the input was too
 /// long (each time to three quarters) before it gives up.
@@ -51,6 +54,8 @@ pub enum StopReason {
     MaxContext,
     /// The model failed after some steps were done; what they did is kept.
     ModelError,
+    /// The turn's token cap (input plus output of all its calls) was reached.
+    MaxTurnTokens,
 }
 
 impl StopReason {
@@ -66,6 +71,7 @@ impl StopReason {
             Self::ContentFiltered => "content_filtered",
             Self::MaxContext => "max_context",
             Self::ModelError => "model_error",
+            Self::MaxTurnTokens => "max_turn_tokens",
         }
     }
 }
@@ -77,6 +83,9 @@ pub struct TurnLimits {
     pub max_steps: u32,
     /// Most wall time for the turn, from its start.
     pub max_wall_time: Duration,
+    /// Most tokens (input, cached or not, plus output) of all the turn's model calls.
+    #[serde(default)]
+    pub max_turn_tokens: Option<u64>,
 }
 
 /// What the turn needs next.
@@ -115,6 +124,17 @@ pub struct ToolRun {
     pub latency: Duration,
 }
 
+/// Who answered one model call, as the driver reports it with the response.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AnsweredBy {
+    /// The model that answered.
+    pub model_id: String,
+    /// Its price, when known.
+    pub pricing: Option<Pricing>,
+    /// The attempts that failed before this answer.
+    pub failed: Vec<FailedAttempt>,
+}
+
 /// The state of one turn.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TurnState {
@@ -132,8 +152,12 @@ pub struct TurnState {
     request_tokens: u64,
     steps: u32,
     usage: Usage,
+    /// The turn's cost: `None` once a step was answered by a model with no known price.
     cost: Option<Cost>,
-    pricing: Option<Pricing>,
+    /// The model that answered each step, in order.
+    step_models: Vec<String>,
+    /// The configured output cap of one call, which the token cap may lower.
+    max_output_tokens: Option<u32>,
     limits: TurnLimits,
     phase: Phase,
     trace: Vec<TraceStep>,
@@ -146,13 +170,13 @@ impl TurnState {
         mut request: ModelRequest,
         user_message: Message,
         limits: TurnLimits,
-        pricing: Option<Pricing>,
         budget: ContextBudget,
     ) -> Self {
         let turn_start = request.messages.len();
         request.messages.push(user_message.clone());
         let overhead_tokens = context::overhead_tokens(request.system.as_deref(), &request.tools);
         let request_tokens = context::messages_tokens(&request.messages);
+        let max_output_tokens = request.inference.max_tokens;
         Self {
             overhead_tokens,
             request_tokens,
@@ -164,8 +188,9 @@ impl TurnState {
             context_retries: 0,
             steps: 0,
             usage: Usage::default(),
-            cost: pricing.map(|_| Cost::default()),
-            pricing,
+            cost: Some(Cost::default()),
+            step_models: Vec::new(),
+            max_output_tokens,
             limits,
             phase: Phase::NeedModel,
             trace: Vec::new(),
@@ -200,6 +225,9 @@ impl TurnState {
         if matches!(self.phase, Phase::NeedModel) && !self.fit_context() {
             self.finish(StopReason::MaxContext);
         }
+        if matches!(self.phase, Phase::NeedModel) && !self.fit_token_cap() {
+            self.finish(StopReason::MaxTurnTokens);
+        }
         match &self.phase {
             Phase::NeedModel => Action::CallModel(&self.request),
             Phase::NeedTools { calls } => Action::CallTools {
@@ -210,21 +238,35 @@ impl TurnState {
         }
     }
 
-    /// Feeds back the model's response.
-    pub fn record_model_response(&mut self, response: ModelResponse, latency: Duration) {
+    /// Feeds back the model's response, and which model gave it at what price.
+    pub fn record_model_response(
+        &mut self,
+        response: ModelResponse,
+        latency: Duration,
+        answered_by: AnsweredBy,
+    ) {
         self.steps += 1;
         self.usage.add(response.usage);
-        let cost = self.pricing.map(|pricing| pricing.cost(response.usage));
-        if let (Some(total), Some(cost)) = (self.cost.as_mut(), cost) {
-            total.add(cost);
+        let cost = answered_by
+            .pricing
+            .map(|pricing| pricing.cost(response.usage));
+        match (self.cost.as_mut(), cost) {
+            (Some(total), Some(cost)) => total.add(cost),
+            // A step of unknown price makes the turn's cost unknown, not smaller.
+            _ => self.cost = None,
         }
         self.trace.push(TraceStep::Model {
             step: self.steps,
+            model_id: answered_by.model_id.clone(),
             latency_ms: millis(latency),
             usage: response.usage,
             cost,
             stop_reason: stop_reason_name(&response.stop_reason),
+            failed_attempts: answered_by.failed,
         });
+        self.step_models.push(answered_by.model_id);
+        // A forced tool choice is for the first step: the model must be free to answer after.
+        self.request.tool_choice = None;
 
         let mut message = response.message;
         message.role = Role::Assistant;
@@ -324,6 +366,25 @@ impl TurnState {
         fits
     }
 
+    /// Keeps the next call within the turn's token cap: its estimated input plus an output cap
+    /// lowered to what is left. False when not even a short answer fits.
+    fn fit_token_cap(&mut self) -> bool {
+        let Some(cap) = self.limits.max_turn_tokens else {
+            return true;
+        };
+        let input = self.overhead_tokens + self.request_tokens;
+        let left = cap.saturating_sub(self.usage.total_tokens() + input);
+        if left < MIN_CALL_OUTPUT_TOKENS {
+            return false;
+        }
+        let allowed = u32::try_from(left).unwrap_or(u32::MAX);
+        self.request.inference.max_tokens = Some(
+            self.max_output_tokens
+                .map_or(allowed, |configured| configured.min(allowed)),
+        );
+        true
+    }
+
     /// The model said the request was too long for its context window: the next call is fitted
     /// to a smaller budget. False (and the turn is not changed) when it has shrunk enough
     /// times already; the caller then treats the overflow as a failure.
@@ -333,6 +394,24 @@ impl TurnState {
         }
         self.context_retries += 1;
         true
+    }
+
+    /// Records a model call that failed on every model it tried, for the trace.
+    pub fn record_failed_call(&mut self, failed: Vec<FailedAttempt>, latency: Duration) {
+        if !failed.is_empty() {
+            self.trace.push(TraceStep::ModelFailed {
+                step: self.steps + 1,
+                latency_ms: millis(latency),
+                failed_attempts: failed,
+            });
+        }
+    }
+
+    /// Ends the turn by its wall-time cap: no model call can be made in the time left.
+    pub fn record_out_of_time(&mut self) {
+        if !matches!(self.phase, Phase::Done { .. }) {
+            self.finish(StopReason::MaxWallTime);
+        }
     }
 
     /// Ends the turn because the model failed after some steps: what was done is kept, closed
@@ -362,6 +441,9 @@ impl TurnState {
                     .to_owned(),
                 StopReason::ModelError => "I stopped before finishing: the model failed. What \
                     I did so far is kept; ask me to continue."
+                    .to_owned(),
+                StopReason::MaxTurnTokens => "I stopped before finishing: this turn reached its \
+                    token budget. What I did so far is kept; ask me to continue."
                     .to_owned(),
                 _ => "I stopped before finishing: this turn reached its time limit.".to_owned(),
             };
@@ -413,9 +495,14 @@ impl TurnState {
         self.usage
     }
 
-    /// Dollars spent so far, when the model's price is known.
+    /// Dollars spent so far, when the price of every model that answered is known.
     pub fn cost(&self) -> Option<Cost> {
         self.cost
+    }
+
+    /// The model that answered each step, in order.
+    pub fn step_models(&self) -> &[String] {
+        &self.step_models
     }
 
     /// Every step so far.

@@ -9,13 +9,23 @@ use super::{
     message::{ContentBlock, Message, Role, ToolCall, ToolOutput, ToolStatus},
     model::{ModelRequest, ModelResponse, ModelStopReason, Usage},
     pricing::Pricing,
-    turn::{Action, StopReason, ToolRun, TurnLimits, TurnState},
+    turn::{Action, AnsweredBy, StopReason, ToolRun, TurnLimits, TurnState},
 };
+
+/// Nova Lite answered, at its built-in price.
+fn nova() -> AnsweredBy {
+    AnsweredBy {
+        model_id: "amazon.nova-lite-v1:0".into(),
+        pricing: Pricing::for_model("amazon.nova-lite-v1:0"),
+        failed: Vec::new(),
+    }
+}
 
 fn limits(max_steps: u32) -> TurnLimits {
     TurnLimits {
         max_steps,
         max_wall_time: Duration::from_secs(30),
+        max_turn_tokens: None,
     }
 }
 
@@ -79,7 +89,6 @@ fn start(history: Vec<Message>, max_steps: u32) -> TurnState {
         },
         Message::user_text("What is 6*7?"),
         limits(max_steps),
-        Pricing::for_model("amazon.nova-lite-v1:0"),
         budget(),
     )
 }
@@ -99,7 +108,7 @@ fn a_tool_using_turn_calls_the_model_runs_the_tool_and_answers() {
     assert!(
         matches!(state.next_action(Duration::ZERO), Action::CallModel(request) if request.messages.len() == 1)
     );
-    state.record_model_response(tool_use_response("t1"), Duration::from_millis(5));
+    state.record_model_response(tool_use_response("t1"), Duration::from_millis(5), nova());
     run_tools(&mut state, Duration::from_millis(6));
     match state.next_action(Duration::from_millis(7)) {
         Action::CallModel(request) => {
@@ -111,7 +120,11 @@ fn a_tool_using_turn_calls_the_model_runs_the_tool_and_answers() {
         }
         other => panic!("expected a model call, got {other:?}"),
     }
-    state.record_model_response(final_response("6*7 is 42."), Duration::from_millis(5));
+    state.record_model_response(
+        final_response("6*7 is 42."),
+        Duration::from_millis(5),
+        nova(),
+    );
     assert!(matches!(
         state.next_action(Duration::from_millis(8)),
         Action::Done
@@ -133,7 +146,7 @@ fn the_step_cap_ends_the_turn_keeps_the_work_and_closes_with_an_assistant_messag
             state.next_action(Duration::ZERO),
             Action::CallModel(_)
         ));
-        state.record_model_response(tool_use_response(id), Duration::ZERO);
+        state.record_model_response(tool_use_response(id), Duration::ZERO, nova());
         run_tools(&mut state, Duration::ZERO);
     }
     assert!(matches!(state.next_action(Duration::ZERO), Action::Done));
@@ -155,7 +168,7 @@ fn the_wall_time_cap_before_tools_marks_them_not_run_and_stops() {
         state.next_action(Duration::ZERO),
         Action::CallModel(_)
     ));
-    state.record_model_response(tool_use_response("t1"), Duration::ZERO);
+    state.record_model_response(tool_use_response("t1"), Duration::ZERO, nova());
     assert!(matches!(
         state.next_action(Duration::from_secs(31)),
         Action::Done
@@ -188,7 +201,7 @@ fn the_wall_time_cap_before_the_first_model_call_keeps_the_question_and_says_why
 fn tools_get_the_time_that_is_left() {
     let mut state = start(vec![], 8);
     let _ = state.next_action(Duration::ZERO);
-    state.record_model_response(tool_use_response("t1"), Duration::ZERO);
+    state.record_model_response(tool_use_response("t1"), Duration::ZERO, nova());
     match state.next_action(Duration::from_secs(25)) {
         Action::CallTools { timeout, .. } => assert_eq!(timeout, Duration::from_secs(5)),
         other => panic!("expected tool calls, got {other:?}"),
@@ -201,7 +214,7 @@ fn a_tool_use_cut_off_by_max_tokens_is_not_kept_unanswered() {
     let _ = state.next_action(Duration::ZERO);
     let mut response = tool_use_response("t1");
     response.stop_reason = ModelStopReason::MaxTokens;
-    state.record_model_response(response, Duration::ZERO);
+    state.record_model_response(response, Duration::ZERO, nova());
     assert!(matches!(state.next_action(Duration::ZERO), Action::Done));
     assert_eq!(state.stop_reason(), Some(StopReason::MaxTokens));
     let last = state
@@ -220,7 +233,7 @@ fn history_is_sent_to_the_model_but_not_part_of_the_turn() {
     assert!(
         matches!(state.next_action(Duration::ZERO), Action::CallModel(request) if request.messages.len() == 3)
     );
-    state.record_model_response(final_response("42"), Duration::ZERO);
+    state.record_model_response(final_response("42"), Duration::ZERO, nova());
     assert_eq!(state.turn_messages().len(), 2);
 }
 
@@ -228,7 +241,7 @@ fn history_is_sent_to_the_model_but_not_part_of_the_turn() {
 fn the_state_round_trips_through_json_with_its_format_version() {
     let mut state = start(vec![], 8);
     let _ = state.next_action(Duration::ZERO);
-    state.record_model_response(tool_use_response("t1"), Duration::ZERO);
+    state.record_model_response(tool_use_response("t1"), Duration::ZERO, nova());
     let json = serde_json::to_value(&state).expect("serializes");
     assert_eq!(json["format_version"], super::turn::TURN_STATE_VERSION);
     let back: TurnState = serde_json::from_value(json).expect("deserializes");

@@ -12,7 +12,7 @@ use shared::{
     adapters::{bedrock::BedrockModel, memory::MemorySessionStore},
     agent::{Agent, AgentSettings},
     config::AuthMode,
-    domain::{model::InferenceConfig, pricing::Pricing},
+    domain::model::InferenceConfig,
     tools::BuiltinTools,
 };
 
@@ -45,7 +45,6 @@ pub fn settings() -> AgentSettings {
             max_tokens: Some(512),
             ..InferenceConfig::default()
         },
-        pricing: Pricing::for_model(MODEL_ID),
         ..AgentSettings::default()
     }
 }

@@ -76,9 +76,9 @@ impl BedrockModel {
             ToolChoice::Auto => bedrock::ToolChoice::Auto(AutoToolChoice::builder().build()),
             _ if !supported => return None,
             ToolChoice::Any => bedrock::ToolChoice::Any(AnyToolChoice::builder().build()),
-            ToolChoice::Tool(name) => bedrock::ToolChoice::Tool(
-                SpecificToolChoice::builder().name(name).build().ok()?,
-            ),
+            ToolChoice::Tool(name) => {
+                bedrock::ToolChoice::Tool(SpecificToolChoice::builder().name(name).build().ok()?)
+            }
         })
     }
 
@@ -158,7 +158,9 @@ impl Model for BedrockModel {
                     .build(),
             )
             .set_service_tier(self.service_tier(request))
-            .set_additional_model_request_fields(request.additional_fields.as_ref().map(to_document));
+            .set_additional_model_request_fields(
+                request.additional_fields.as_ref().map(to_document),
+            );
         if !request.tools.is_empty() {
             call = call.tool_config(tool_config(request, plan, self.tool_choice(request))?);
         }
@@ -287,9 +289,9 @@ pub fn to_bedrock_message(message: &Message) -> Result<bedrock::Message, ModelEr
                     let bytes = base64::engine::general_purpose::STANDARD
                         .decode(data)
                         .map_err(invalid)?;
-                    bedrock::ContentBlock::ReasoningContent(
-                        ReasoningContentBlock::RedactedContent(Blob::new(bytes)),
-                    )
+                    bedrock::ContentBlock::ReasoningContent(ReasoningContentBlock::RedactedContent(
+                        Blob::new(bytes),
+                    ))
                 }
             })
         })

@@ -158,8 +158,14 @@ fn header_update(
         (":in".to_owned(), items::num(commit.usage.input_tokens)),
         (":out".to_owned(), items::num(commit.usage.output_tokens)),
         (":cost".to_owned(), items::dollars(commit.cost_usd)),
-        (":cread".to_owned(), items::num(commit.usage.cache_read_tokens)),
-        (":cwrite".to_owned(), items::num(commit.usage.cache_write_tokens)),
+        (
+            ":cread".to_owned(),
+            items::num(commit.usage.cache_read_tokens),
+        ),
+        (
+            ":cwrite".to_owned(),
+            items::num(commit.usage.cache_write_tokens),
+        ),
     ]);
     if let Some(title) = &commit.title {
         set.push_str(", #title = if_not_exists(#title, :title)");
@@ -172,7 +178,9 @@ fn header_update(
             keys::user_pk(user_id),
             keys::header_sk(session_id),
         )))
-        .update_expression(format!("{set} ADD #in :in, #out :out, #cost :cost, #cread :cread, #cwrite :cwrite"))
+        .update_expression(format!(
+            "{set} ADD #in :in, #out :out, #cost :cost, #cread :cread, #cwrite :cwrite"
+        ))
         .condition_expression("attribute_exists(#pk) AND #version = :expected")
         .set_expression_attribute_names(Some(names))
         .set_expression_attribute_values(Some(values))
