@@ -24,7 +24,7 @@ DDB_LAUNCHER_SRC="$REPO_ROOT/dev/dynamodb-local/LoopbackDynamoDbLocal.java"
 
 # The binary name of the session handler (cargo package functions/session-handler).
 FUNCTION_BINARY="session-handler"
-DEFAULT_MODEL_ID="us.anthropic.claude-3-5-haiku-20241022-v1:0"
+DEFAULT_MODEL_ID="us.anthropic.claude-haiku-4-5-20251001-v1:0"
 
 # How many instances of each function `cargo lambda watch` runs at once (`make dev` and the
 # tests' stack), unless DEV_CONCURRENCY says otherwise: Lambda serves overlapping requests with

@@ -265,3 +265,130 @@ fn tool_calls_carry_the_models_ids_in_order() {
     };
     assert_eq!(message.tool_calls(), vec![call]);
 }
+
+#[test]
+fn the_turn_token_cap_lowers_the_output_cap_then_ends_the_turn_keeping_its_work() {
+    let mut state = TurnState::start(
+        ModelRequest {
+            inference: super::model::InferenceConfig {
+                max_tokens: Some(1024),
+                ..Default::default()
+            },
+            ..ModelRequest::default()
+        },
+        Message::user_text("What is 6*7?"),
+        TurnLimits {
+            max_turn_tokens: Some(400),
+            ..limits(8)
+        },
+        budget(),
+    );
+    // First call: the whole cap is left, less the request; the output cap is lowered to fit.
+    match state.next_action(Duration::ZERO) {
+        Action::CallModel(request) => {
+            let max = request.inference.max_tokens.expect("capped");
+            assert!(max < 400 && max > 300, "{max}");
+        }
+        other => panic!("expected a model call, got {other:?}"),
+    }
+    // 120 tokens used; the second call may use what is left.
+    state.record_model_response(tool_use_response("t1"), Duration::ZERO, nova());
+    run_tools(&mut state, Duration::ZERO);
+    match state.next_action(Duration::ZERO) {
+        Action::CallModel(request) => {
+            let max = request.inference.max_tokens.expect("capped");
+            assert!(max < 280, "{max}");
+        }
+        other => panic!("expected a model call, got {other:?}"),
+    }
+    let mut big = tool_use_response("t2");
+    big.usage.input_tokens = 250;
+    state.record_model_response(big, Duration::ZERO, nova());
+    run_tools(&mut state, Duration::ZERO);
+    assert!(matches!(state.next_action(Duration::ZERO), Action::Done));
+    assert_eq!(state.stop_reason(), Some(StopReason::MaxTurnTokens));
+    assert_eq!(state.steps(), 2);
+    assert!(state.answer().contains("token budget"));
+    assert_eq!(
+        state.turn_messages().last().map(|m| m.role),
+        Some(Role::Assistant)
+    );
+}
+
+#[test]
+fn a_forced_tool_choice_applies_to_the_first_step_only() {
+    let mut state = TurnState::start(
+        ModelRequest {
+            tool_choice: Some(super::model::ToolChoice::Tool("calculator".into())),
+            ..ModelRequest::default()
+        },
+        Message::user_text("What is 6*7?"),
+        limits(8),
+        budget(),
+    );
+    assert!(matches!(
+        state.next_action(Duration::ZERO),
+        Action::CallModel(request) if request.tool_choice.is_some()
+    ));
+    state.record_model_response(tool_use_response("t1"), Duration::ZERO, nova());
+    run_tools(&mut state, Duration::ZERO);
+    assert!(matches!(
+        state.next_action(Duration::ZERO),
+        Action::CallModel(request) if request.tool_choice.is_none()
+    ));
+}
+
+#[test]
+fn each_step_is_priced_and_named_by_the_model_that_answered_it() {
+    let mut state = start(vec![], 8);
+    let _ = state.next_action(Duration::ZERO);
+    let haiku = AnsweredBy {
+        model_id: "us.anthropic.claude-haiku-4-5-20251001-v1:0".into(),
+        pricing: Pricing::for_model("us.anthropic.claude-haiku-4-5-20251001-v1:0"),
+        failed: vec![super::trace::FailedAttempt {
+            model_id: "us.anthropic.claude-sonnet-4-5-20250929-v1:0".into(),
+            error: "throttled".into(),
+        }],
+    };
+    state.record_model_response(tool_use_response("t1"), Duration::ZERO, haiku);
+    run_tools(&mut state, Duration::ZERO);
+    let _ = state.next_action(Duration::ZERO);
+    state.record_model_response(final_response("42"), Duration::ZERO, nova());
+    assert_eq!(
+        state.step_models(),
+        [
+            "us.anthropic.claude-haiku-4-5-20251001-v1:0",
+            "amazon.nova-lite-v1:0"
+        ]
+    );
+    // Haiku 4.5 through `us.`: 100 in at $1.10, 20 out at $5.50; Nova Lite: 150 at $0.06, 10 at $0.24.
+    let expected = (100.0 * 1.10 + 20.0 * 5.50 + 150.0 * 0.06 + 10.0 * 0.24) / 1e6;
+    let cost = state.cost().expect("both priced");
+    assert!((cost.total_usd - expected).abs() < 1e-12, "{cost:?}");
+    match &state.trace()[0] {
+        super::trace::TraceStep::Model {
+            model_id,
+            failed_attempts,
+            ..
+        } => {
+            assert_eq!(model_id, "us.anthropic.claude-haiku-4-5-20251001-v1:0");
+            assert_eq!(failed_attempts.len(), 1);
+        }
+        other => panic!("expected a model step, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_step_of_unknown_price_makes_the_turns_cost_unknown() {
+    let mut state = start(vec![], 8);
+    let _ = state.next_action(Duration::ZERO);
+    state.record_model_response(tool_use_response("t1"), Duration::ZERO, nova());
+    run_tools(&mut state, Duration::ZERO);
+    let _ = state.next_action(Duration::ZERO);
+    let unknown = AnsweredBy {
+        model_id: "acme.unpriced".into(),
+        ..AnsweredBy::default()
+    };
+    state.record_model_response(final_response("42"), Duration::ZERO, unknown);
+    assert_eq!(state.cost(), None);
+}
