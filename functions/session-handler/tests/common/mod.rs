@@ -10,9 +10,11 @@ use serde_json::{json, Value};
 use session_handler::handler::{handle, App};
 use shared::{
     adapters::{bedrock::BedrockModel, memory::MemorySessionStore},
-    agent::{Agent, AgentSettings},
+    agent::{Agent, AgentSettings, Models, RoleModels},
     config::AuthMode,
-    domain::model::InferenceConfig,
+    domain::{model::InferenceConfig, pricing::PriceBook},
+    models::{ModelChain, ModelRole},
+    ports::Model,
     tools::BuiltinTools,
 };
 
@@ -55,9 +57,14 @@ pub async fn api_with_settings(
     auth_mode: AuthMode,
     options: Options,
 ) -> Api {
-    let standin = Standin::start(options).await.expect("stand-in starts");
-    let sdk = shared::aws::sdk_config().await;
-    let config = aws_sdk_bedrockruntime::config::Builder::from(&sdk)
+    api_with_roles(settings, auth_mode, options, &[(ModelRole::Reasoning, &[MODEL_ID])]).await
+}
+
+/// A Bedrock model of this id on the stand-in, as deployed: one attempt per call (no SDK
+/// retries).
+pub fn bedrock_model(standin: &Standin, model_id: &str) -> Arc<dyn Model> {
+    let config = aws_sdk_bedrockruntime::config::Builder::new()
+        .behavior_version(aws_sdk_bedrockruntime::config::BehaviorVersion::latest())
         .endpoint_url(standin.endpoint_url())
         .region(aws_sdk_bedrockruntime::config::Region::new("us-east-1"))
         .credentials_provider(aws_sdk_bedrockruntime::config::Credentials::new(
@@ -65,12 +72,36 @@ pub async fn api_with_settings(
         ))
         .retry_config(aws_sdk_bedrockruntime::config::retry::RetryConfig::disabled())
         .build();
-    let model = BedrockModel::new(aws_sdk_bedrockruntime::Client::from_conf(config), MODEL_ID);
+    Arc::new(BedrockModel::new(
+        aws_sdk_bedrockruntime::Client::from_conf(config),
+        model_id,
+    ))
+}
+
+/// An API whose roles are these chains of model ids, all on one stand-in.
+pub async fn api_with_roles(
+    settings: AgentSettings,
+    auth_mode: AuthMode,
+    options: Options,
+    roles: &[(ModelRole, &[&str])],
+) -> Api {
+    let standin = Standin::start(options).await.expect("stand-in starts");
+    let mut models = Models::default();
+    for (role, chain) in roles {
+        let chain = chain.iter().map(|id| bedrock_model(&standin, id)).collect();
+        models = models.with(
+            *role,
+            RoleModels::new(
+                ModelChain::new(chain, &PriceBook::default()),
+                settings.context,
+            ),
+        );
+    }
     Api {
         app: App {
-            agent: Agent::new(
+            agent: Agent::with_models(
                 Arc::new(MemorySessionStore::default()),
-                Arc::new(model),
+                models,
                 Arc::new(BuiltinTools::default()),
                 settings,
             ),
