@@ -121,7 +121,7 @@ async fn route(state: &State, req: Request<Incoming>) -> Response<Body> {
         (&Method::GET, "/__stats") => json_response(StatusCode::OK, &state.stats.to_json()),
         (&Method::GET, "/__health") => json_response(StatusCode::OK, &json!({"status": "ok"})),
         (&Method::POST, _) => match parse_model_path(&path) {
-            Some(Ok((_model_id, op))) => model_call(state, op, req).await,
+            Some(Ok((model_id, op))) => model_call(state, &model_id, op, req).await,
             Some(Err(message)) => error(StatusCode::BAD_REQUEST, "ValidationException", &message),
             None => unknown_operation(&path),
         },
@@ -169,9 +169,16 @@ fn percent_decode(s: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-async fn model_call(state: &State, op: Operation, req: Request<Incoming>) -> Response<Body> {
+async fn model_call(
+    state: &State,
+    model_id: &str,
+    op: Operation,
+    req: Request<Incoming>,
+) -> Response<Body> {
     let started = Instant::now();
-    state.stats.record(op == Operation::ConverseStream);
+    state
+        .stats
+        .record(op == Operation::ConverseStream, model_id);
     let body = match Limited::new(req.into_body(), MAX_BODY_BYTES)
         .collect()
         .await
@@ -203,7 +210,11 @@ async fn model_call(state: &State, op: Operation, req: Request<Incoming>) -> Res
         tokio::time::sleep(delay).await;
     }
     if let Some(failure) = &answer.failure {
-        return error(failure.kind.status(), failure.kind.name(), &failure.message);
+        return error(
+            failure.kind.status(),
+            failure.kind.error_type(),
+            &failure.message,
+        );
     }
     let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     match op {

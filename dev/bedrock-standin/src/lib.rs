@@ -11,9 +11,13 @@
 //! - `POST /model/{modelId}/converse-stream` → `application/vnd.amazon.eventstream`
 //!   body of messageStart, contentBlockStart (tool use only), contentBlockDelta,
 //!   contentBlockStop, messageStop and metadata events.
-//! - `GET /__stats` → `{"converse": n, "converse_stream": n}`: requests received
-//!   per operation (every request on the route counts, including rejected,
-//!   throttled and SDK-retried ones).
+//! - `GET /__stats` → `{"converse": n, "converse_stream": n, "models": {"<model id>": n, ..}}`:
+//!   requests received per operation, and per model id (decoded from the path; both
+//!   operations together). Every request on a model route counts, including rejected,
+//!   throttled and SDK-retried ones; a path whose model id does not decode does not. Also
+//!   readable in-process: [`Stats::converse`], [`Stats::converse_stream`],
+//!   [`Stats::calls`]`(model_id)` and [`Stats::models`] (at most [`MAX_COUNTED_MODELS`]
+//!   distinct ids are counted one by one).
 //! - `GET /__health` → `{"status": "ok"}`.
 //!
 //! Any model id (URL-encoded in the path) is accepted. Requests are validated
@@ -69,7 +73,12 @@
 //!   `ModelTimeoutException` 408, `ModelErrorException` 424,
 //!   `ValidationException` 400, `AccessDeniedException` 403,
 //!   `ResourceNotFoundException` 404, `ServiceQuotaExceededException` 400,
-//!   `ModelStreamErrorException` 424 (exact spelling, case-sensitive).
+//!   `ModelStreamErrorException` 424 (exact spelling, case-sensitive), and
+//!   `TooManyTokens`: 429 with `x-amzn-errortype: ThrottlingException` and
+//!   `Too many tokens, please wait before trying again.` (Bedrock's wording for
+//!   token-rate throttling; `ThrottlingException` itself says
+//!   `Too many requests, please wait before trying again.`). These are the "error
+//!   names" every error trigger below accepts.
 //! - `[[standin:fail-after-tools=<Name>]]` → answers normally while the last
 //!   message carries no tool results (so the agent's first call succeeds and asks
 //!   for tools), then with that error once it does: the model fails at step 2,
@@ -102,19 +111,25 @@ pub mod script;
 mod text;
 mod tools;
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::task::{JoinHandle, JoinSet};
 
-/// Counts of model calls received, per operation; shared with the server and
-/// readable at any time (also served as JSON at `GET /__stats`).
+/// Most distinct model ids [`Stats`] counts one by one; calls to further ids still count in
+/// the per-operation totals.
+pub const MAX_COUNTED_MODELS: usize = 10_000;
+
+/// Counts of model calls received, per operation and per model id; shared with the server
+/// and readable at any time (also served as JSON at `GET /__stats`).
 #[derive(Debug, Default)]
 pub struct Stats {
     converse: AtomicU64,
     converse_stream: AtomicU64,
+    models: Mutex<BTreeMap<String, u64>>,
 }
 
 impl Stats {
@@ -128,18 +143,44 @@ impl Stats {
         self.converse_stream.load(Ordering::SeqCst)
     }
 
-    /// `{"converse": n, "converse_stream": n}`.
-    pub fn to_json(&self) -> serde_json::Value {
-        serde_json::json!({"converse": self.converse(), "converse_stream": self.converse_stream()})
+    /// Number of `Converse` and `ConverseStream` requests received for `model_id` (the id
+    /// as decoded from the URL path, compared exactly).
+    pub fn calls(&self, model_id: &str) -> u64 {
+        self.lock_models().get(model_id).copied().unwrap_or(0)
     }
 
-    fn record(&self, stream: bool) {
+    /// Every model id called so far with its count of calls (both operations).
+    pub fn models(&self) -> BTreeMap<String, u64> {
+        self.lock_models().clone()
+    }
+
+    /// `{"converse": n, "converse_stream": n, "models": {"<model id>": n, ...}}`.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "converse": self.converse(),
+            "converse_stream": self.converse_stream(),
+            "models": self.models(),
+        })
+    }
+
+    fn record(&self, stream: bool, model_id: &str) {
         let counter = if stream {
             &self.converse_stream
         } else {
             &self.converse
         };
         counter.fetch_add(1, Ordering::SeqCst);
+        let mut models = self.lock_models();
+        if let Some(count) = models.get_mut(model_id) {
+            *count += 1;
+        } else if models.len() < MAX_COUNTED_MODELS {
+            models.insert(model_id.to_string(), 1);
+        }
+    }
+
+    fn lock_models(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, u64>> {
+        // The map is always left consistent, so a panic elsewhere does not spoil it.
+        self.models.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 

@@ -264,7 +264,10 @@ async fn malformed_body_is_a_validation_exception_and_stats_count() -> TestResul
         .await?
         .json()
         .await?;
-    assert_eq!(stats, json!({"converse": 1, "converse_stream": 0}));
+    assert_eq!(
+        stats,
+        json!({"converse": 1, "converse_stream": 0, "models": {"any:model": 1}})
+    );
     let missing = http
         .post(format!("{}/model/x/invoke", standin.endpoint_url()))
         .send()
@@ -373,12 +376,13 @@ fn converse_stream_variant(err: &ConverseStreamError) -> String {
 }
 
 /// What the SDK should report for each error name: its own variant, except the two the
-/// Converse operations do not model, which arrive unhandled with the name as `code()`.
+/// Converse operations do not model, which arrive unhandled with the name as `code()`
+/// (`TooManyTokens` arrives as a `ThrottlingException`).
 fn expected_variant(kind: ErrorKind, stream: bool) -> String {
     match kind {
         ErrorKind::ServiceQuotaExceeded => "Unhandled(ServiceQuotaExceededException)".into(),
         ErrorKind::ModelStreamError if !stream => "Unhandled(ModelStreamErrorException)".into(),
-        other => other.name().into(),
+        other => other.error_type().into(),
     }
 }
 
@@ -402,7 +406,7 @@ async fn every_fail_trigger_reaches_the_sdk_as_that_error() -> TestResult {
             (expected_variant(kind, false), Some(kind.status().as_u16())),
             "converse {kind:?}: {err:?}"
         );
-        assert_eq!(err.code(), Some(kind.name()));
+        assert_eq!(err.code(), Some(kind.error_type()));
         assert_eq!(err.message(), Some(kind.message()));
 
         let err = client
@@ -618,6 +622,71 @@ async fn default_context_window_is_claudes_200k_tokens() -> TestResult {
     assert!(
         input.is_some_and(|t| (175_000..200_000).contains(&t)),
         "{input:?}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn too_many_tokens_is_a_throttling_exception_with_bedrocks_token_wording() -> TestResult {
+    let (_standin, client) = start().await?;
+    let err = client
+        .converse()
+        .model_id(MODEL)
+        .messages(user_text("hi [[standin:fail=TooManyTokens]]")?)
+        .send()
+        .await
+        .err()
+        .ok_or("expected an error")?;
+    assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(429));
+    let err = err.into_service_error();
+    assert!(err.is_throttling_exception(), "got {err:?}");
+    assert_eq!(err.code(), Some("ThrottlingException"));
+    assert_eq!(
+        err.message(),
+        Some("Too many tokens, please wait before trying again.")
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn stats_count_calls_per_model_id() -> TestResult {
+    let (standin, client) = start().await?;
+    let other = "anthropic.claude-3-haiku-20240307-v1:0";
+    for model in [MODEL, other, MODEL] {
+        client
+            .converse()
+            .model_id(model)
+            .messages(user_text("hi")?)
+            .send()
+            .await?;
+    }
+    let mut stream = client
+        .converse_stream()
+        .model_id(other)
+        .messages(user_text("hi")?)
+        .send()
+        .await?;
+    while stream.stream.recv().await?.is_some() {}
+    // A rejected call counts too.
+    let rejected = client
+        .converse()
+        .model_id(other)
+        .messages(user_text("[[standin:fail=AccessDeniedException]]")?)
+        .send()
+        .await;
+    assert!(rejected.is_err());
+    let stats = standin.stats();
+    assert_eq!((stats.calls(MODEL), stats.calls(other)), (2, 3));
+    assert_eq!(stats.calls("never-called"), 0);
+    assert_eq!((stats.converse(), stats.converse_stream()), (4, 1));
+
+    let json: Value = reqwest::get(format!("{}/__stats", standin.endpoint_url()))
+        .await?
+        .json()
+        .await?;
+    assert_eq!(
+        json,
+        json!({"converse": 4, "converse_stream": 1, "models": {MODEL: 2, other: 3}})
     );
     Ok(())
 }
