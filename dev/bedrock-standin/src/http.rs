@@ -4,9 +4,10 @@
 //! `GET /__stats`, `GET /__health`. Errors follow Bedrock's REST-JSON shape:
 //! status code, header `x-amzn-errortype: <Kind>` and body `{"message": ".."}`.
 
+use crate::attempts::Attempts;
 use crate::eventstream::encode_event;
 use crate::request::ConverseRequest;
-use crate::script::{self, Answer, OutBlock};
+use crate::script::{self, Answer, Call, OutBlock};
 use crate::Stats;
 use bytes::Bytes;
 use http::{header, Method, Request, Response, StatusCode};
@@ -17,7 +18,7 @@ use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -39,6 +40,8 @@ pub(crate) struct State {
     pub context_tokens: Option<u64>,
     pub stats: Arc<Stats>,
     pub request_seq: AtomicU64,
+    /// Calls per conversation, for `fail-first`.
+    pub attempts: Mutex<Attempts>,
 }
 
 /// A response body made of pre-built chunks; each chunk is sent as its own
@@ -203,7 +206,20 @@ async fn model_call(
             INPUT_TOO_LONG,
         );
     }
-    let answer = script::respond(&request, body.len());
+    let attempt = if script::triggers(&request)
+        .fail_first_for(model_id)
+        .is_some()
+    {
+        let key = conversation_key(model_id, &request);
+        let mut attempts = state
+            .attempts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        attempts.next(key)
+    } else {
+        0
+    };
+    let answer = script::respond(&request, body.len(), &Call { model_id, attempt });
 
     let delay = state.latency + Duration::from_millis(answer.triggers.sleep_ms.unwrap_or(0));
     if !delay.is_zero() {
@@ -232,6 +248,13 @@ async fn model_call(
             ),
         },
     }
+}
+
+/// The `fail-first` conversation key: the model id and the request's `messages` as sent
+/// (trigger text included), so a retry of the same request counts up and a later step
+/// (more messages) starts again.
+fn conversation_key(model_id: &str, request: &ConverseRequest) -> u128 {
+    crate::hash::fnv128(&[model_id.as_bytes(), request.messages_json().as_bytes()])
 }
 
 /// The Converse response document.

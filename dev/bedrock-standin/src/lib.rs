@@ -79,21 +79,38 @@
 //!   token-rate throttling; `ThrottlingException` itself says
 //!   `Too many requests, please wait before trying again.`). These are the "error
 //!   names" every error trigger below accepts.
+//! - `[[standin:fail@<model-id>=<Name>]]` → every call whose model id (decoded from the
+//!   URL path) is exactly `<model-id>` answers with that error; calls to other model ids
+//!   answer normally (to test fallback chains). One marker per model; several may appear,
+//!   e.g. `[[standin:fail@us.anthropic.claude-3-5-haiku-20241022-v1:0=ThrottlingException]]`.
+//!   The model id is everything between `@` and the last `=`, so ARNs work.
+//! - `[[standin:fail-first=<N>@<model-id>=<Name>]]` and `[[standin:fail-first=<N>=<Name>]]`
+//!   (any model) → the first N calls of this conversation to that model answer with the
+//!   error, later ones normally (to test retries). "This conversation" is the model id
+//!   plus a hash of the request's `messages` JSON exactly as sent (trigger text included):
+//!   a retry of the same request counts up, both operations count together, and the next
+//!   step of a tool loop (more messages) is a new conversation whose first N calls fail
+//!   again. A marker naming the model wins over an any-model one. Counts are kept for the
+//!   10 000 most recent conversations (the oldest is forgotten first); only calls that
+//!   pass request validation are counted.
 //! - `[[standin:fail-after-tools=<Name>]]` → answers normally while the last
 //!   message carries no tool results (so the agent's first call succeeds and asks
 //!   for tools), then with that error once it does: the model fails at step 2,
 //!   after a tool ran.
-//! - A `fail=` / `fail-after-tools=` marker with any other name → `400`
-//!   `ValidationException`, `Unknown stand-in trigger [[standin:fail=X]]: the error
-//!   name must be one of ...`, so a typo does not pass as a success.
+//! - An error trigger with a name not in the list above → `400` `ValidationException`,
+//!   `Unknown stand-in trigger [[standin:fail=X]]: the error name must be one of ...`;
+//!   a `fail@` / `fail-first=` marker of another shape (no model id, N not a whole
+//!   number, ...) → `ValidationException`
+//!   `Malformed stand-in trigger [[standin:..]]: expected ...`. Either way a typo does
+//!   not pass as a success, whatever the model id.
 //! - `[[standin:always-tool]]` → always call the first offered tool again
 //!   (`Calling <tool> again.`, stop reason `tool_use`), to test step caps.
 //! - `[[standin:max-tokens]]` → the first half of the echo, stop reason `max_tokens`.
 //! - `[[standin:sleep-ms=N]]` → sleep N ms before answering, to test wall-time caps.
 //!
 //! Error triggers answer after the `sleep-ms` and `STANDIN_LATENCY_MS` delays;
-//! when several apply, a malformed one wins, then `fail-throttle`, `fail=`,
-//! `fail-after-tools=`.
+//! when several apply, a malformed or unknown one wins, then `fail-throttle`, `fail=`,
+//! `fail@` (for this model), `fail-first=` (while within its count), `fail-after-tools=`.
 //!
 //! # Environment
 //!
@@ -103,8 +120,10 @@
 //! - `STANDIN_CONTEXT_TOKENS`: the context window in tokens (default 200000;
 //!   `off` for none; see [`parse_context_tokens`]).
 
+mod attempts;
 pub mod eventstream;
 pub mod fault;
+mod hash;
 mod http;
 pub mod request;
 pub mod script;
@@ -274,6 +293,7 @@ pub async fn serve_with(listener: TcpListener, options: Options) -> std::io::Res
         context_tokens: options.context_tokens,
         stats: options.stats,
         request_seq: AtomicU64::new(0),
+        attempts: Mutex::default(),
     });
     let mut connections = JoinSet::new();
     loop {

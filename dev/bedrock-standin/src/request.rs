@@ -24,6 +24,9 @@ pub struct ConverseRequest {
     pub tool_config: Option<ToolConfig>,
     /// Inference parameters (only validated).
     pub inference_config: Option<InferenceConfig>,
+    /// The whole request document as parsed (for what is not modelled above).
+    #[serde(skip)]
+    pub raw: Value,
 }
 
 /// One conversation message.
@@ -123,7 +126,17 @@ pub struct InferenceConfig {
 impl ConverseRequest {
     /// Parses a request body, turning malformed JSON into a validation message.
     pub fn parse(body: &[u8]) -> Result<Self, String> {
-        serde_json::from_slice(body).map_err(|e| format!("Malformed request body: {e}"))
+        let raw: Value =
+            serde_json::from_slice(body).map_err(|e| format!("Malformed request body: {e}"))?;
+        let mut request =
+            Self::deserialize(&raw).map_err(|e| format!("Malformed request body: {e}"))?;
+        request.raw = raw;
+        Ok(request)
+    }
+
+    /// The `messages` member exactly as sent, as compact JSON (`null` if absent).
+    pub fn messages_json(&self) -> String {
+        self.raw.get("messages").unwrap_or(&Value::Null).to_string()
     }
 
     /// The messages (empty if absent; [`validate`](Self::validate) rejects that).

@@ -1,12 +1,13 @@
 //! The deterministic fake model: what the stand-in answers to a conversation.
 //!
-//! The answer depends only on the request (no counters, no clock), so a test
-//! can predict it exactly; the rules are listed in the crate docs.
+//! The answer depends only on the request and the [`Call`] (the model id and, for the
+//! `fail-first` trigger, which attempt this is, both given by the server), so a test can
+//! predict it exactly; the rules are listed in the crate docs.
 
 use crate::fault::{ErrorKind, Failure};
 use crate::request::{ContentBlock, ConverseRequest, Message, ToolResult};
 use crate::text;
-pub use crate::text::Triggers;
+pub use crate::text::{FailFirst, Triggers};
 use crate::tools::{intro_for, plan_calls, scripted_input};
 use serde_json::{json, Value};
 
@@ -101,8 +102,23 @@ pub struct Answer {
     pub usage: Usage,
 }
 
+/// What the server knows about a call besides its request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Call<'a> {
+    /// The model id from the URL path.
+    pub model_id: &'a str,
+    /// Which call of this conversation to this model this is (1 for the first), counted by
+    /// the server only when a `fail-first` trigger applies to the model; 0 when not counted.
+    pub attempt: u64,
+}
+
+/// The triggers in the latest user text of a request.
+pub fn triggers(req: &ConverseRequest) -> Triggers {
+    text::take_triggers(&latest_user_text(req.messages())).0
+}
+
 /// Computes the answer to a validated request whose body was `body_len` bytes.
-pub fn respond(req: &ConverseRequest, body_len: usize) -> Answer {
+pub fn respond(req: &ConverseRequest, body_len: usize, call: &Call<'_>) -> Answer {
     let messages = req.messages();
     let (triggers, user_text) = text::take_triggers(&latest_user_text(messages));
     let tools = req.tool_names();
@@ -167,7 +183,7 @@ pub fn respond(req: &ConverseRequest, body_len: usize) -> Answer {
         input_tokens: tokens(body_len),
         output_tokens: tokens(output_chars),
     };
-    let failure = failure(&triggers, !results.is_empty());
+    let failure = failure(&triggers, call, !results.is_empty());
     Answer {
         triggers,
         failure,
@@ -177,25 +193,29 @@ pub fn respond(req: &ConverseRequest, body_len: usize) -> Answer {
     }
 }
 
-/// The error the triggers ask for: a malformed error trigger (as a `ValidationException`),
-/// then `fail-throttle`, `fail=<Name>`, and `fail-after-tools=<Name>` once the last message
-/// carries tool results.
-fn failure(triggers: &Triggers, after_tools: bool) -> Option<Failure> {
-    if let Some(marker) = &triggers.unknown_error {
+/// The error the triggers ask for, first match wins: a malformed error trigger (as a
+/// `ValidationException`), `fail-throttle`, `fail=<Name>`, `fail@<this model>=<Name>`,
+/// `fail-first` while the attempt is within its count, and `fail-after-tools=<Name>` once
+/// the last message carries tool results.
+fn failure(triggers: &Triggers, call: &Call<'_>, after_tools: bool) -> Option<Failure> {
+    if let Some(message) = &triggers.bad_trigger {
         return Some(Failure {
             kind: ErrorKind::Validation,
-            message: format!(
-                "Unknown stand-in trigger [[standin:{marker}]]: the error name must be one of {}",
-                ErrorKind::known_names()
-            ),
+            message: message.clone(),
         });
     }
+    let fail_first = triggers
+        .fail_first_for(call.model_id)
+        .filter(|f| (1..=f.calls).contains(&call.attempt))
+        .map(|f| f.kind);
     let kind = if triggers.fail_throttle {
         Some(ErrorKind::Throttling)
-    } else if triggers.fail.is_some() {
-        triggers.fail
     } else {
-        triggers.fail_after_tools.filter(|_| after_tools)
+        triggers
+            .fail
+            .or_else(|| triggers.fail_for_model(call.model_id))
+            .or(fail_first)
+            .or_else(|| triggers.fail_after_tools.filter(|_| after_tools))
     };
     kind.map(Failure::from)
 }
@@ -266,9 +286,7 @@ struct IdMaker {
 impl IdMaker {
     fn call(&self, index: usize, name: &str, input: Value) -> OutBlock {
         let key = format!("{}|{index}|{name}|{input}", self.position);
-        let hash = key.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-        });
+        let hash = crate::hash::fnv64(key.as_bytes());
         OutBlock::ToolUse {
             id: format!("tooluse_{hash:016x}"),
             name: name.to_string(),
@@ -285,7 +303,14 @@ mod tests {
         let raw = body.to_string();
         let req = ConverseRequest::parse(raw.as_bytes()).expect("parses");
         req.validate().expect("valid");
-        respond(&req, raw.len())
+        respond(&req, raw.len(), &Call::default())
+    }
+
+    fn answer_for(body: &Value, model_id: &str, attempt: u64) -> Answer {
+        let raw = body.to_string();
+        let req = ConverseRequest::parse(raw.as_bytes()).expect("parses");
+        req.validate().expect("valid");
+        respond(&req, raw.len(), &Call { model_id, attempt })
     }
 
     fn tools(names: &[&str]) -> Value {
@@ -416,6 +441,49 @@ mod tests {
             && f.message
                 .starts_with("Unknown stand-in trigger [[standin:fail=Nope]]")
             && f.message.contains("ServiceUnavailableException")));
+    }
+
+    #[test]
+    fn per_model_triggers_fail_only_that_model() {
+        let body = json!({"messages": [user(
+            "[[standin:fail@model-a=ThrottlingException]] [[standin:fail@model-b=TooManyTokens]] hi"
+        )]});
+        let kind = |model: &str| answer_for(&body, model, 0).failure.map(|f| f.kind);
+        assert_eq!(kind("model-a"), Some(ErrorKind::Throttling));
+        assert_eq!(kind("model-b"), Some(ErrorKind::TooManyTokens));
+        assert_eq!(kind("model-c"), None);
+        assert_eq!(kind("model-"), None, "exact match only");
+        let failure = answer_for(&body, "model-b", 0).failure;
+        assert_eq!(
+            failure.map(|f| (f.kind.error_type(), f.message)),
+            Some((
+                "ThrottlingException",
+                "Too many tokens, please wait before trying again.".to_string()
+            ))
+        );
+    }
+
+    #[test]
+    fn fail_first_fails_attempts_within_the_count() {
+        let body = json!({"messages": [user(
+            "[[standin:fail-first=2@model-a=ServiceUnavailableException]] \
+             [[standin:fail-first=1=InternalServerException]] hi"
+        )]});
+        let kind = |model: &str, attempt| answer_for(&body, model, attempt).failure.map(|f| f.kind);
+        assert_eq!(kind("model-a", 1), Some(ErrorKind::ServiceUnavailable));
+        assert_eq!(kind("model-a", 2), Some(ErrorKind::ServiceUnavailable));
+        assert_eq!(kind("model-a", 3), None);
+        assert_eq!(kind("model-b", 1), Some(ErrorKind::InternalServer));
+        assert_eq!(kind("model-b", 2), None);
+        assert_eq!(kind("model-b", 0), None, "not counted: no failure");
+        // A per-model failure comes before fail-first.
+        let both = json!({"messages": [user(
+            "[[standin:fail-first=1=InternalServerException]] [[standin:fail@m=AccessDeniedException]]"
+        )]});
+        assert_eq!(
+            answer_for(&both, "m", 1).failure.map(|f| f.kind),
+            Some(ErrorKind::AccessDenied)
+        );
     }
 
     #[test]

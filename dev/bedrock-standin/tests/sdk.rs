@@ -5,6 +5,7 @@
 
 mod common;
 
+use aws_sdk_bedrockruntime::config::retry::RetryConfig;
 use aws_sdk_bedrockruntime::error::ProvideErrorMetadata;
 use aws_sdk_bedrockruntime::operation::converse::ConverseError;
 use aws_sdk_bedrockruntime::operation::converse_stream::ConverseStreamError;
@@ -15,7 +16,9 @@ use aws_sdk_bedrockruntime::types::{
 };
 use bedrock_standin::fault::ErrorKind;
 use bedrock_standin::Options;
-use common::{start, start_with, texts, to_json, tool_uses, tools, user_text, TestResult, MODEL};
+use common::{
+    client_for, start, start_with, texts, to_json, tool_uses, tools, user_text, TestResult, MODEL,
+};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
@@ -688,5 +691,214 @@ async fn stats_count_calls_per_model_id() -> TestResult {
         json,
         json!({"converse": 4, "converse_stream": 1, "models": {MODEL: 2, other: 3}})
     );
+    Ok(())
+}
+
+/// A second model id, as a fallback chain would use.
+const FALLBACK: &str = "anthropic.claude-3-haiku-20240307-v1:0";
+
+#[tokio::test]
+async fn fail_at_model_fails_that_model_only_so_a_fallback_answers() -> TestResult {
+    let (standin, client) = start().await?;
+    let text = format!(
+        "[[standin:fail@{MODEL}=ThrottlingException]] [[standin:fail@eu.x=TooManyTokens]] hi"
+    );
+    let err = client
+        .converse()
+        .model_id(MODEL)
+        .messages(user_text(&text)?)
+        .send()
+        .await
+        .err()
+        .ok_or("the primary model must fail")?
+        .into_service_error();
+    assert!(err.is_throttling_exception(), "got {err:?}");
+    let err = client
+        .converse_stream()
+        .model_id(MODEL)
+        .messages(user_text(&text)?)
+        .send()
+        .await
+        .err()
+        .ok_or("the primary model must fail on ConverseStream too")?
+        .into_service_error();
+    assert!(err.is_throttling_exception(), "got {err:?}");
+    let err = client
+        .converse()
+        .model_id("eu.x")
+        .messages(user_text(&text)?)
+        .send()
+        .await
+        .err()
+        .ok_or("eu.x must fail")?
+        .into_service_error();
+    assert_eq!(
+        err.message(),
+        Some("Too many tokens, please wait before trying again.")
+    );
+
+    let fallback = client
+        .converse()
+        .model_id(FALLBACK)
+        .messages(user_text(&text)?)
+        .send()
+        .await?;
+    let reply = fallback
+        .output()
+        .and_then(|o| o.as_message().ok())
+        .ok_or("no message")?;
+    assert_eq!(texts(reply), "You said: hi");
+    assert_eq!(
+        (
+            standin.stats().calls(MODEL),
+            standin.stats().calls("eu.x"),
+            standin.stats().calls(FALLBACK)
+        ),
+        (2, 1, 1)
+    );
+
+    let err = client
+        .converse()
+        .model_id(FALLBACK)
+        .messages(user_text("[[standin:fail@m=Throttling]] hi")?)
+        .send()
+        .await
+        .err()
+        .ok_or("a misspelt name fails every model")?
+        .into_service_error();
+    assert!(err.is_validation_exception(), "got {err:?}");
+    assert!(
+        err.message().is_some_and(
+            |m| m.starts_with("Unknown stand-in trigger [[standin:fail@m=Throttling]]")
+        ),
+        "got {err:?}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn fail_first_counts_attempts_of_the_same_request_and_restarts_each_step() -> TestResult {
+    let (standin, client) = start().await?;
+    let question = user_text(&format!(
+        "[[standin:fail-first=2@{MODEL}=ServiceUnavailableException]] What is 6 * 7?"
+    ))?;
+    let calculator = tools(&["calculator"])?;
+    let ask = || {
+        client
+            .converse()
+            .model_id(MODEL)
+            .messages(question.clone())
+            .tool_config(calculator.clone())
+            .send()
+    };
+    for attempt in 1..=2 {
+        let err = ask()
+            .await
+            .err()
+            .ok_or_else(|| format!("attempt {attempt} must fail"))?
+            .into_service_error();
+        assert!(
+            matches!(err, ConverseError::ServiceUnavailableException(_)),
+            "attempt {attempt}: {err:?}"
+        );
+    }
+    let first = ask().await?;
+    assert_eq!(first.stop_reason(), &StopReason::ToolUse);
+    assert_eq!(ask().await?.stop_reason(), &StopReason::ToolUse, "stays ok");
+    // Another model id is not affected.
+    let other = client
+        .converse()
+        .model_id(FALLBACK)
+        .messages(question.clone())
+        .tool_config(tools(&["calculator"])?)
+        .send()
+        .await?;
+    assert_eq!(other.stop_reason(), &StopReason::ToolUse);
+
+    // The next step (the tool result added) is a new conversation key: it fails twice again.
+    let reply = first
+        .output()
+        .and_then(|o| o.as_message().ok())
+        .ok_or("no message")?
+        .clone();
+    let id = tool_uses(&reply)
+        .first()
+        .ok_or("no tool use")?
+        .tool_use_id()
+        .to_string();
+    let result = Message::builder()
+        .role(ConversationRole::User)
+        .content(ContentBlock::ToolResult(
+            ToolResultBlock::builder()
+                .tool_use_id(id)
+                .content(ToolResultContentBlock::Text("42".into()))
+                .build()?,
+        ))
+        .build()?;
+    let step = || {
+        client
+            .converse_stream()
+            .model_id(MODEL)
+            .messages(question.clone())
+            .messages(reply.clone())
+            .messages(result.clone())
+            .tool_config(calculator.clone())
+            .send()
+    };
+    for attempt in 1..=2 {
+        let err = step()
+            .await
+            .err()
+            .ok_or_else(|| format!("step 2 attempt {attempt} must fail"))?
+            .into_service_error();
+        assert!(err.is_service_unavailable_exception(), "{err:?}");
+    }
+    let mut ok = step().await?;
+    while ok.stream.recv().await?.is_some() {}
+    assert_eq!(
+        (
+            standin.stats().calls(MODEL),
+            standin.stats().calls(FALLBACK)
+        ),
+        (7, 1)
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn sdk_retries_get_past_fail_first() -> TestResult {
+    let standin = bedrock_standin::Standin::start(Options::default()).await?;
+    let retry = RetryConfig::standard()
+        .with_max_attempts(3)
+        .with_initial_backoff(Duration::from_millis(1))
+        .with_max_backoff(Duration::from_millis(5));
+    let client = client_for(&standin, retry).await;
+    let answer = client
+        .converse()
+        .model_id(MODEL)
+        .messages(user_text(
+            "[[standin:fail-first=2=ThrottlingException]] hi",
+        )?)
+        .send()
+        .await?;
+    assert_eq!(answer.stop_reason(), &StopReason::EndTurn);
+    assert_eq!(
+        standin.stats().calls(MODEL),
+        3,
+        "two throttled attempts, then ok"
+    );
+
+    // Three failures are one more than three attempts can get past.
+    let err = client
+        .converse()
+        .model_id(MODEL)
+        .messages(user_text("[[standin:fail-first=3=TooManyTokens]] hi")?)
+        .send()
+        .await
+        .err()
+        .ok_or("three attempts all fail")?
+        .into_service_error();
+    assert!(err.is_throttling_exception(), "got {err:?}");
+    assert_eq!(standin.stats().calls(MODEL), 6);
     Ok(())
 }
