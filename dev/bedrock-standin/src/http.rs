@@ -5,7 +5,7 @@
 //! status code, header `x-amzn-errortype: <Kind>` and body `{"message": ".."}`.
 
 use crate::attempts::Attempts;
-use crate::eventstream::encode_event;
+use crate::eventstream::{encode_event, encode_exception};
 use crate::request::ConverseRequest;
 use crate::script::{self, Answer, Call, OutBlock};
 use crate::Stats;
@@ -232,6 +232,9 @@ async fn model_call(
             &failure.message,
         );
     }
+    if let (Some(kind), Operation::Converse) = (answer.in_stream, op) {
+        return error(kind.status(), kind.error_type(), kind.message());
+    }
     let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     match op {
         Operation::Converse => json_response(StatusCode::OK, &converse_json(&answer, latency_ms)),
@@ -270,8 +273,48 @@ fn converse_json(answer: &Answer, latency_ms: u64) -> Value {
 
 /// The ConverseStream event sequence, each event framed: messageStart; per
 /// block an optional contentBlockStart (tool use only, as Bedrock does),
-/// deltas and contentBlockStop; messageStop; metadata.
+/// deltas and contentBlockStop; messageStop; metadata. With an in-stream failure:
+/// messageStart, the first contentBlockDelta, then the exception event.
 fn stream_frames(answer: &Answer, latency_ms: u64) -> Result<Vec<Bytes>, String> {
+    let mut events = stream_events(answer, latency_ms);
+    let exception = answer.in_stream.and_then(|kind| {
+        let name = kind.stream_name()?;
+        Some((kind, name))
+    });
+    if let Some((kind, name)) = exception {
+        cut_after_first_delta(&mut events);
+        let mut frames = frame_events(&events)?;
+        frames.push(encode_exception(name, kind.message()).map_err(|e| e.to_string())?);
+        return Ok(frames);
+    }
+    frame_events(&events)
+}
+
+fn frame_events(events: &[(&str, Value)]) -> Result<Vec<Bytes>, String> {
+    events
+        .iter()
+        .map(|(kind, payload)| encode_event(kind, payload).map_err(|e| e.to_string()))
+        .collect()
+}
+
+/// Keeps the events up to the first contentBlockDelta (adding an empty text delta if the
+/// answer has none), so a stream failure comes after some output, as it does on Bedrock.
+fn cut_after_first_delta(events: &mut Vec<(&str, Value)>) {
+    match events
+        .iter()
+        .position(|(kind, _)| *kind == "contentBlockDelta")
+    {
+        Some(at) => events.truncate(at + 1),
+        None => {
+            events.truncate(1);
+            let delta = json!({"contentBlockIndex": 0, "delta": {"text": ""}});
+            events.push(("contentBlockDelta", delta));
+        }
+    }
+}
+
+/// The full ConverseStream event sequence, unframed.
+fn stream_events(answer: &Answer, latency_ms: u64) -> Vec<(&'static str, Value)> {
     let mut events: Vec<(&str, Value)> = vec![("messageStart", json!({"role": "assistant"}))];
     for (index, block) in answer.blocks.iter().enumerate() {
         match block {
@@ -303,9 +346,6 @@ fn stream_frames(answer: &Answer, latency_ms: u64) -> Result<Vec<Bytes>, String>
         json!({"usage": answer.usage.to_json(), "metrics": {"latencyMs": latency_ms}}),
     ));
     events
-        .iter()
-        .map(|(kind, payload)| encode_event(kind, payload).map_err(|e| e.to_string()))
-        .collect()
 }
 
 /// Text split into words (each keeping its trailing whitespace), long words cut.
@@ -350,6 +390,7 @@ fn internal_error() -> Response<Body> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fault::ErrorKind;
 
     #[test]
     fn parses_model_paths() {
@@ -377,6 +418,26 @@ mod tests {
         assert!(matches!(parse_model_path("/model//converse"), Some(Err(_))));
         assert_eq!(parse_model_path("/model/x/invoke"), None);
         assert_eq!(parse_model_path("/other"), None);
+    }
+
+    #[test]
+    fn in_stream_failures_cut_the_stream_after_the_first_delta() {
+        let mut events = vec![
+            ("messageStart", json!({})),
+            ("contentBlockDelta", json!({"n": 1})),
+            ("contentBlockDelta", json!({"n": 2})),
+            ("contentBlockStop", json!({})),
+        ];
+        cut_after_first_delta(&mut events);
+        let kinds: Vec<&str> = events.iter().map(|(k, _)| *k).collect();
+        assert_eq!(kinds, ["messageStart", "contentBlockDelta"]);
+        let mut bare = vec![("messageStart", json!({})), ("messageStop", json!({}))];
+        cut_after_first_delta(&mut bare);
+        assert_eq!(bare[1].0, "contentBlockDelta");
+        assert_eq!(bare.len(), 2);
+        assert!(ErrorKind::IN_STREAM
+            .iter()
+            .all(|k| k.stream_name().is_some()));
     }
 
     #[test]

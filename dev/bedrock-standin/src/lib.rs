@@ -97,6 +97,17 @@
 //!   message carries no tool results (so the agent's first call succeeds and asks
 //!   for tools), then with that error once it does: the model fails at step 2,
 //!   after a tool ran.
+//! - `[[standin:fail-in-stream=<name>]]`, `<name>` one of ConverseStream's in-stream
+//!   exception event names `throttlingException`, `serviceUnavailableException`,
+//!   `modelStreamErrorException`, `internalServerException`, `validationException` →
+//!   ConverseStream answers `200`, sends messageStart and the first contentBlockDelta,
+//!   then an exception frame (headers `:message-type: exception`,
+//!   `:exception-type: <name>`, `:content-type: application/json`, payload
+//!   `{"message": ".."}` in the error's usual words) and ends; the SDK's receiver yields
+//!   the matching `ConverseStreamOutputError` variant. Converse answers the matching HTTP
+//!   error (`throttlingException` → 429 `ThrottlingException`, `modelStreamErrorException`
+//!   → 424 `ModelStreamErrorException`, and so on). Any other name →
+//!   `ValidationException` `Unknown stand-in trigger ..`.
 //! - An error trigger with a name not in the list above → `400` `ValidationException`,
 //!   `Unknown stand-in trigger [[standin:fail=X]]: the error name must be one of ...`;
 //!   a `fail@` / `fail-first=` marker of another shape (no model id, N not a whole
@@ -110,7 +121,8 @@
 //!
 //! Error triggers answer after the `sleep-ms` and `STANDIN_LATENCY_MS` delays;
 //! when several apply, a malformed or unknown one wins, then `fail-throttle`, `fail=`,
-//! `fail@` (for this model), `fail-first=` (while within its count), `fail-after-tools=`.
+//! `fail@` (for this model), `fail-first=` (while within its count), `fail-after-tools=`,
+//! and last `fail-in-stream=`.
 //!
 //! # Environment
 //!

@@ -94,6 +94,9 @@ pub struct Answer {
     pub triggers: Triggers,
     /// The error to answer with instead of the blocks, when a trigger asks for one.
     pub failure: Option<Failure>,
+    /// `fail-in-stream`, when no [`failure`](Self::failure) applies: the exception
+    /// ConverseStream sends after the first delta (Converse answers it as an HTTP error).
+    pub in_stream: Option<ErrorKind>,
     /// The assistant's content blocks.
     pub blocks: Vec<OutBlock>,
     /// Why it stopped.
@@ -184,9 +187,11 @@ pub fn respond(req: &ConverseRequest, body_len: usize, call: &Call<'_>) -> Answe
         output_tokens: tokens(output_chars),
     };
     let failure = failure(&triggers, call, !results.is_empty());
+    let in_stream = triggers.fail_in_stream.filter(|_| failure.is_none());
     Answer {
         triggers,
         failure,
+        in_stream,
         blocks,
         stop_reason,
         usage,

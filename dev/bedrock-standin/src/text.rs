@@ -23,6 +23,9 @@ pub struct Triggers {
     /// `[[standin:fail-after-tools=<Name>]]`: answer normally until the last message
     /// carries tool results, then with that Bedrock error.
     pub fail_after_tools: Option<ErrorKind>,
+    /// `[[standin:fail-in-stream=<name>]]`: ConverseStream answers 200, starts the message,
+    /// then sends this exception event; Converse answers with the matching HTTP error.
+    pub fail_in_stream: Option<ErrorKind>,
     /// A malformed error trigger, or one naming no known error: the whole
     /// `ValidationException` message to answer with, so a typo does not pass silently.
     pub bad_trigger: Option<String>,
@@ -114,6 +117,15 @@ fn apply_trigger(triggers: &mut Triggers, marker: &str) -> Result<(), String> {
                 triggers.fail_models.push((model.to_string(), kind));
             } else if let Some(spec) = other.strip_prefix("fail-first=") {
                 triggers.fail_first.push(fail_first(marker, spec)?);
+            } else if let Some(name) = other.strip_prefix("fail-in-stream=") {
+                let kind = ErrorKind::from_stream_name(name.trim()).ok_or_else(|| {
+                    format!(
+                        "Unknown stand-in trigger [[standin:{marker}]]: the in-stream error name \
+                         must be one of {}",
+                        ErrorKind::known_stream_names()
+                    )
+                })?;
+                triggers.fail_in_stream = Some(kind);
             }
         }
     }
@@ -407,6 +419,24 @@ mod tests {
         );
         let (t, _) = take_triggers("[[standin:fail-first=3@m=ModelTimeoutException]]");
         assert_eq!(t.fail_first_for("other"), None);
+    }
+
+    #[test]
+    fn in_stream_triggers_use_the_event_names() {
+        let (t, clean) = take_triggers("[[standin:fail-in-stream=throttlingException]] hi");
+        assert_eq!(t.fail_in_stream, Some(ErrorKind::Throttling));
+        assert_eq!(clean, "hi");
+        let (t, _) = take_triggers("[[standin:fail-in-stream=ThrottlingException]]");
+        assert_eq!(t.fail_in_stream, None);
+        assert_eq!(
+            t.bad_trigger.as_deref(),
+            Some(
+                "Unknown stand-in trigger [[standin:fail-in-stream=ThrottlingException]]: the \
+                 in-stream error name must be one of throttlingException, \
+                 serviceUnavailableException, modelStreamErrorException, \
+                 internalServerException, validationException"
+            )
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@ use aws_sdk_bedrockruntime::config::retry::RetryConfig;
 use aws_sdk_bedrockruntime::error::ProvideErrorMetadata;
 use aws_sdk_bedrockruntime::operation::converse::ConverseError;
 use aws_sdk_bedrockruntime::operation::converse_stream::ConverseStreamError;
+use aws_sdk_bedrockruntime::types::error::ConverseStreamOutputError;
 use aws_sdk_bedrockruntime::types::{
     ContentBlock, ContentBlockDelta, ContentBlockStart, ConversationRole, ConverseOutput,
     ConverseStreamOutput, Message, StopReason, ToolResultBlock, ToolResultContentBlock,
@@ -900,5 +901,91 @@ async fn sdk_retries_get_past_fail_first() -> TestResult {
         .into_service_error();
     assert!(err.is_throttling_exception(), "got {err:?}");
     assert_eq!(standin.stats().calls(MODEL), 6);
+    Ok(())
+}
+
+/// The SDK's name for an in-stream error variant.
+fn stream_output_variant(err: &ConverseStreamOutputError) -> String {
+    match err {
+        ConverseStreamOutputError::ThrottlingException(_) => "throttlingException".into(),
+        ConverseStreamOutputError::ServiceUnavailableException(_) => {
+            "serviceUnavailableException".into()
+        }
+        ConverseStreamOutputError::ModelStreamErrorException(_) => {
+            "modelStreamErrorException".into()
+        }
+        ConverseStreamOutputError::InternalServerException(_) => "internalServerException".into(),
+        ConverseStreamOutputError::ValidationException(_) => "validationException".into(),
+        other => format!("Unhandled({})", other.code().unwrap_or("-")),
+    }
+}
+
+#[tokio::test]
+async fn fail_in_stream_sends_an_exception_event_after_the_first_delta() -> TestResult {
+    let (standin, client) = start().await?;
+    for kind in ErrorKind::IN_STREAM {
+        let name = kind.stream_name().ok_or("no stream name")?;
+        let text = format!("[[standin:fail-in-stream={name}]] tell me a story");
+        let mut output = client
+            .converse_stream()
+            .model_id(MODEL)
+            .messages(user_text(&text)?)
+            .send()
+            .await?;
+        let mut kinds = Vec::new();
+        let err = loop {
+            match output.stream.recv().await {
+                Ok(Some(ConverseStreamOutput::MessageStart(_))) => kinds.push("messageStart"),
+                Ok(Some(ConverseStreamOutput::ContentBlockDelta(e))) => {
+                    assert!(matches!(e.delta(), Some(ContentBlockDelta::Text(_))));
+                    kinds.push("contentBlockDelta");
+                }
+                Ok(Some(other)) => return Err(format!("{name}: unexpected {other:?}").into()),
+                Ok(None) => return Err(format!("{name}: the stream ended without an error").into()),
+                Err(e) => break e.into_service_error(),
+            }
+        };
+        assert_eq!(kinds, ["messageStart", "contentBlockDelta"], "{name}");
+        assert_eq!(stream_output_variant(&err), name, "{err:?}");
+        assert_eq!(err.message(), Some(kind.message()));
+
+        // Converse answers the matching HTTP error.
+        let err = client
+            .converse()
+            .model_id(MODEL)
+            .messages(user_text(&text)?)
+            .send()
+            .await
+            .err()
+            .ok_or_else(|| format!("{name}: Converse must fail"))?;
+        let status = err.raw_response().map(|r| r.status().as_u16());
+        let err = err.into_service_error();
+        assert_eq!(
+            (converse_variant(&err), status),
+            (expected_variant(kind, false), Some(kind.status().as_u16())),
+            "{name}"
+        );
+    }
+    let calls = u64::try_from(ErrorKind::IN_STREAM.len())?;
+    assert_eq!(
+        (
+            standin.stats().converse(),
+            standin.stats().converse_stream()
+        ),
+        (calls, calls)
+    );
+    // An HTTP failure trigger wins: the stream never starts.
+    let err = client
+        .converse_stream()
+        .model_id(MODEL)
+        .messages(user_text(
+            "[[standin:fail-in-stream=throttlingException]] [[standin:fail=AccessDeniedException]]",
+        )?)
+        .send()
+        .await
+        .err()
+        .ok_or("the HTTP failure comes first")?
+        .into_service_error();
+    assert!(err.is_access_denied_exception(), "{err:?}");
     Ok(())
 }
