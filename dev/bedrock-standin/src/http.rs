@@ -5,6 +5,7 @@
 //! status code, header `x-amzn-errortype: <Kind>` and body `{"message": ".."}`.
 
 use crate::attempts::Attempts;
+use crate::cache::{Cache, Layout};
 use crate::eventstream::{encode_event, encode_exception};
 use crate::request::ConverseRequest;
 use crate::script::{self, Answer, Call, OutBlock};
@@ -42,6 +43,10 @@ pub(crate) struct State {
     pub request_seq: AtomicU64,
     /// Calls per conversation, for `fail-first`.
     pub attempts: Mutex<Attempts>,
+    /// Prompt-cache entries of every model.
+    pub cache: Mutex<Cache>,
+    /// Smallest prefix, in tokens, a cache point needs to count.
+    pub cache_min_tokens: u64,
 }
 
 /// A response body made of pre-built chunks; each chunk is sent as its own
@@ -219,7 +224,7 @@ async fn model_call(
     } else {
         0
     };
-    let answer = script::respond(&request, body.len(), &Call { model_id, attempt });
+    let mut answer = script::respond(&request, body.len(), &Call { model_id, attempt });
 
     let delay = state.latency + Duration::from_millis(answer.triggers.sleep_ms.unwrap_or(0));
     if !delay.is_zero() {
@@ -234,6 +239,13 @@ async fn model_call(
     }
     if let (Some(kind), Operation::Converse) = (answer.in_stream, op) {
         return error(kind.status(), kind.error_type(), kind.message());
+    }
+    if answer.in_stream.is_none() {
+        if let Some(layout) = Layout::of(&request.raw, model_id) {
+            let mut cache = state.cache.lock().unwrap_or_else(PoisonError::into_inner);
+            let used = cache.account(&layout, state.cache_min_tokens, Instant::now());
+            answer.usage = answer.usage.with_cache(used);
+        }
     }
     let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     match op {

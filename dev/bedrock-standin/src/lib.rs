@@ -57,7 +57,46 @@
 //!
 //! Tool-use ids are `tooluse_` + 16 hex digits hashed from the conversation
 //! position, block index, tool name and input. Usage: input tokens = request
-//! body bytes / 4, output tokens = answer characters / 4, each at least 1.
+//! body bytes / 4, output tokens = answer characters / 4, each at least 1;
+//! `totalTokens` is their sum (with the cache tokens below, when present).
+//!
+//! # Prompt caching
+//!
+//! Converse `cachePoint` blocks (`{"cachePoint": {"type": "default"}}`, optional
+//! `"ttl": "5m"` or `"1h"`, accepted but every entry lives [`Options::cache_ttl`]) may stand
+//! as an entry of `system`, an entry of `toolConfig.tools`, or a block of any message's
+//! `content`. They are accounted as Bedrock accounts them (details in [`cache`]):
+//!
+//! - Prefix order is tools, then system, then messages. The *prefix* at a cache point is
+//!   everything before it in that order: the `toolConfig.tools` entries, `system`
+//!   entries and message blocks that are not cache points, each block keyed with its
+//!   message's role. Its size in tokens is the total length of those items' compact JSON
+//!   / 4 (the same bytes / 4 rule as the usage).
+//! - More than 4 cache points in one request → `400` `ValidationException`
+//!   `The model returned the following errors: A maximum of 4 blocks with cache_control
+//!   may be provided. Found 5.`; a `type` other than `default` (or a `ttl` other than
+//!   `5m` / `1h`) → `ValidationException`
+//!   `1 validation error detected: Value 'x' at '<path>.cachePoint.type' failed to satisfy
+//!   constraint: Member must satisfy enum value set: [default]`.
+//! - A cache point whose prefix is under [`Options::cache_min_tokens`] (env
+//!   `STANDIN_CACHE_MIN_TOKENS`, default 1024) is ignored.
+//! - Each model id has its own cache (the id is part of every key); entries live
+//!   [`Options::cache_ttl`] (env `STANDIN_CACHE_TTL_SECS`, default 300 s) from their last
+//!   write or read; at most [`cache::MAX_CACHE_ENTRIES`] are held.
+//! - Read: the longest cached prefix found at any block boundary from a cache point back
+//!   to 20 blocks before it (Anthropic's lookback), over all cache points. Write: the
+//!   tokens from the end of the read to the furthest valid cache point, when that lies
+//!   beyond the read. Then every valid cache point's prefix is stored.
+//! - Usage (Converse `usage` and the ConverseStream metadata event): `inputTokens` = the
+//!   body's tokens less read and write (at least 0), `cacheReadInputTokens`,
+//!   `cacheWriteInputTokens` (0 when nothing is read or written), `outputTokens`, and
+//!   `totalTokens` = all four together. A request without any cache point has no cache
+//!   fields at all, as on Bedrock.
+//! - A call answered with an error (including an in-stream one) reads and writes nothing.
+//!
+//! So a request sent twice bills a write, then the same amount as a read; a tool loop
+//! that moves its cache point to the last message each step reads the previous step's
+//! prefix and writes only the new messages.
 //!
 //! # Test triggers
 //!
@@ -122,7 +161,8 @@
 //! Error triggers answer after the `sleep-ms` and `STANDIN_LATENCY_MS` delays;
 //! when several apply, a malformed or unknown one wins, then `fail-throttle`, `fail=`,
 //! `fail@` (for this model), `fail-first=` (while within its count), `fail-after-tools=`,
-//! and last `fail-in-stream=`.
+//! and last `fail-in-stream=`. A call answered with an error reads and writes no prompt
+//! cache.
 //!
 //! # Environment
 //!
@@ -131,8 +171,13 @@
 //! - `STANDIN_LATENCY_MS`: a fixed delay added to every model call (default 0).
 //! - `STANDIN_CONTEXT_TOKENS`: the context window in tokens (default 200000;
 //!   `off` for none; see [`parse_context_tokens`]).
+//! - `STANDIN_CACHE_MIN_TOKENS`: the smallest prefix, in tokens, a cache point needs to
+//!   count (default 1024).
+//! - `STANDIN_CACHE_TTL_SECS`: how long a prompt-cache entry lives after its last write
+//!   or read, in seconds (default 300).
 
 mod attempts;
+pub mod cache;
 pub mod eventstream;
 pub mod fault;
 mod hash;
@@ -229,6 +274,12 @@ pub struct Options {
     /// `Input is too long for requested model.`, as Bedrock does. `None`: no limit.
     /// Default [`DEFAULT_CONTEXT_TOKENS`].
     pub context_tokens: Option<u64>,
+    /// The smallest prefix, in tokens, a `cachePoint` needs to count (smaller ones are
+    /// ignored, as Bedrock ignores them). Default [`cache::DEFAULT_CACHE_MIN_TOKENS`] (1024).
+    pub cache_min_tokens: u64,
+    /// How long a prompt-cache entry lives after it was last written or read. Default
+    /// [`cache::DEFAULT_CACHE_TTL`] (5 minutes).
+    pub cache_ttl: Duration,
     /// Request counters.
     pub stats: Arc<Stats>,
 }
@@ -238,29 +289,51 @@ impl Default for Options {
         Self {
             latency: Duration::ZERO,
             context_tokens: Some(DEFAULT_CONTEXT_TOKENS),
+            cache_min_tokens: cache::DEFAULT_CACHE_MIN_TOKENS,
+            cache_ttl: cache::DEFAULT_CACHE_TTL,
             stats: Arc::default(),
         }
     }
 }
 
 impl Options {
-    /// Reads `STANDIN_LATENCY_MS` (milliseconds, default 0) and
-    /// `STANDIN_CONTEXT_TOKENS` (see [`parse_context_tokens`]); a bad value is an
-    /// error naming the variable.
+    /// Reads `STANDIN_LATENCY_MS` (milliseconds, default 0), `STANDIN_CONTEXT_TOKENS` (see
+    /// [`parse_context_tokens`]), `STANDIN_CACHE_MIN_TOKENS` (tokens, default 1024) and
+    /// `STANDIN_CACHE_TTL_SECS` (seconds, default 300); a bad value is an error naming the
+    /// variable.
     pub fn from_env() -> Result<Self, String> {
-        let latency = match std::env::var("STANDIN_LATENCY_MS") {
-            Ok(raw) if !raw.trim().is_empty() => raw
-                .trim()
-                .parse::<u64>()
-                .map_err(|e| format!("STANDIN_LATENCY_MS={raw:?} is not a number of ms: {e}"))?,
-            _ => 0,
-        };
-        let context = std::env::var("STANDIN_CONTEXT_TOKENS").ok();
+        let var = |name: &str| std::env::var(name).ok();
+        let latency = parse_number("STANDIN_LATENCY_MS", var("STANDIN_LATENCY_MS"), "ms")?;
+        let context = var("STANDIN_CONTEXT_TOKENS");
+        let min = parse_number(
+            "STANDIN_CACHE_MIN_TOKENS",
+            var("STANDIN_CACHE_MIN_TOKENS"),
+            "tokens",
+        )?;
+        let ttl = parse_number(
+            "STANDIN_CACHE_TTL_SECS",
+            var("STANDIN_CACHE_TTL_SECS"),
+            "seconds",
+        )?;
         Ok(Self {
-            latency: Duration::from_millis(latency),
+            latency: Duration::from_millis(latency.unwrap_or(0)),
             context_tokens: parse_context_tokens(context.as_deref())?,
+            cache_min_tokens: min.unwrap_or(cache::DEFAULT_CACHE_MIN_TOKENS),
+            cache_ttl: ttl.map_or(cache::DEFAULT_CACHE_TTL, Duration::from_secs),
             stats: Arc::default(),
         })
+    }
+}
+
+/// A whole number from variable `name`; `None` when unset or blank.
+fn parse_number(name: &str, raw: Option<String>, unit: &str) -> Result<Option<u64>, String> {
+    match raw {
+        Some(raw) if !raw.trim().is_empty() => raw
+            .trim()
+            .parse::<u64>()
+            .map(Some)
+            .map_err(|e| format!("{name}={raw:?} is not a number of {unit}: {e}")),
+        _ => Ok(None),
     }
 }
 
@@ -286,8 +359,7 @@ pub fn parse_context_tokens(raw: Option<&str>) -> Result<Option<u64>, String> {
 }
 
 /// Serves the stand-in on `listener` forever with [`Options::from_env`]; returns
-/// only on a bad `STANDIN_LATENCY_MS` / `STANDIN_CONTEXT_TOKENS` or a fatal accept
-/// error.
+/// only on a bad `STANDIN_*` variable or a fatal accept error.
 pub async fn serve(listener: TcpListener) -> std::io::Result<()> {
     let options = Options::from_env()
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
@@ -306,6 +378,11 @@ pub async fn serve_with(listener: TcpListener, options: Options) -> std::io::Res
         stats: options.stats,
         request_seq: AtomicU64::new(0),
         attempts: Mutex::default(),
+        cache: Mutex::new(cache::Cache::new(
+            options.cache_ttl,
+            cache::MAX_CACHE_ENTRIES,
+        )),
+        cache_min_tokens: options.cache_min_tokens,
     });
     let mut connections = JoinSet::new();
     loop {
@@ -385,6 +462,23 @@ impl Drop for Standin {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numbers_from_the_environment_name_the_variable() {
+        assert_eq!(parse_number("X", None, "s"), Ok(None));
+        assert_eq!(parse_number("X", Some(" ".into()), "s"), Ok(None));
+        assert_eq!(parse_number("X", Some(" 60 ".into()), "s"), Ok(Some(60)));
+        let bad = parse_number("STANDIN_CACHE_TTL_SECS", Some("5m".into()), "seconds");
+        assert!(
+            bad.as_ref().is_err_and(
+                |e| e.starts_with("STANDIN_CACHE_TTL_SECS=\"5m\" is not a number of seconds")
+            ),
+            "{bad:?}"
+        );
+        let defaults = Options::default();
+        assert_eq!(defaults.cache_min_tokens, 1024);
+        assert_eq!(defaults.cache_ttl, Duration::from_secs(300));
+    }
 
     #[test]
     fn context_window_defaults_to_claude_and_reads_the_variable() {

@@ -1,9 +1,10 @@
 //! The parts of a Converse / ConverseStream request body the stand-in reads,
 //! and the validation Bedrock applies to them.
 //!
-//! Only what the script needs is modelled; every other field (`system`,
-//! `guardrailConfig`, `additionalModelRequestFields`, image blocks, ...) is
-//! accepted and ignored. Validation mirrors the checks real Bedrock makes that
+//! Only what the script needs is modelled; every other field (`guardrailConfig`,
+//! image blocks, ...) is accepted and ignored; the whole document is kept in
+//! [`ConverseRequest::raw`] for what is read from it directly (`cachePoint` blocks, see
+//! [`crate::cache`]). Validation mirrors the checks real Bedrock makes that
 //! an agent is most likely to trip over: a conversation must start with a user
 //! message and alternate roles, content must not be empty or blank, tool
 //! names must match `[a-zA-Z0-9_-]{1,64}`, `toolConfig` must be present when
@@ -169,6 +170,7 @@ impl ConverseRequest {
         if let Some(cfg) = &self.tool_config {
             validate_tools(cfg)?;
         }
+        crate::cache::validate(&self.raw)?;
         if messages[0].role != "user" {
             return Err(
                 "A conversation must start with a user message. Try again with a \

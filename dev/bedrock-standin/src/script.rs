@@ -70,20 +70,56 @@ pub fn tokens(len: usize) -> u64 {
 /// Token counts reported in `usage`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Usage {
-    /// Request body bytes / 4, at least 1.
+    /// Request body bytes / 4, at least 1, less the cache read and write tokens (at
+    /// least 0).
     pub input_tokens: u64,
     /// Answer characters / 4, at least 1.
     pub output_tokens: u64,
+    /// Tokens read from the prompt cache; `None` (field omitted) when the request has no
+    /// cache point.
+    pub cache_read_input_tokens: Option<u64>,
+    /// Tokens written to the prompt cache; `None` (field omitted) when the request has no
+    /// cache point.
+    pub cache_write_input_tokens: Option<u64>,
 }
 
 impl Usage {
+    /// The usage with the cache's read and write taken out of the input tokens.
+    pub fn with_cache(self, cache: crate::cache::CacheUsage) -> Self {
+        Self {
+            input_tokens: self
+                .input_tokens
+                .saturating_sub(cache.read.saturating_add(cache.write)),
+            cache_read_input_tokens: Some(cache.read),
+            cache_write_input_tokens: Some(cache.write),
+            ..self
+        }
+    }
+
+    /// Input, output, cache read and cache write tokens together.
+    pub fn total_tokens(self) -> u64 {
+        self.input_tokens
+            .saturating_add(self.output_tokens)
+            .saturating_add(self.cache_read_input_tokens.unwrap_or(0))
+            .saturating_add(self.cache_write_input_tokens.unwrap_or(0))
+    }
+
     /// The `usage` JSON object.
     pub fn to_json(self) -> Value {
-        json!({
+        let mut usage = json!({
             "inputTokens": self.input_tokens,
             "outputTokens": self.output_tokens,
-            "totalTokens": self.input_tokens + self.output_tokens,
-        })
+            "totalTokens": self.total_tokens(),
+        });
+        if let (Some(read), Some(write), Some(map)) = (
+            self.cache_read_input_tokens,
+            self.cache_write_input_tokens,
+            usage.as_object_mut(),
+        ) {
+            map.insert("cacheReadInputTokens".into(), json!(read));
+            map.insert("cacheWriteInputTokens".into(), json!(write));
+        }
+        usage
     }
 }
 
@@ -185,6 +221,8 @@ pub fn respond(req: &ConverseRequest, body_len: usize, call: &Call<'_>) -> Answe
     let usage = Usage {
         input_tokens: tokens(body_len),
         output_tokens: tokens(output_chars),
+        cache_read_input_tokens: None,
+        cache_write_input_tokens: None,
     };
     let failure = failure(&triggers, call, !results.is_empty());
     let in_stream = triggers.fail_in_stream.filter(|_| failure.is_none());
@@ -339,6 +377,36 @@ mod tests {
         );
         assert_eq!(a.stop_reason, StopReason::EndTurn);
         assert!(a.usage.input_tokens >= 1 && a.usage.output_tokens >= 1);
+    }
+
+    #[test]
+    fn usage_takes_the_cache_out_of_the_input() {
+        let usage = Usage {
+            input_tokens: 100,
+            output_tokens: 5,
+            cache_read_input_tokens: None,
+            cache_write_input_tokens: None,
+        };
+        assert_eq!(
+            usage.to_json(),
+            json!({"inputTokens": 100, "outputTokens": 5, "totalTokens": 105})
+        );
+        let cached = usage.with_cache(crate::cache::CacheUsage {
+            read: 60,
+            write: 30,
+        });
+        assert_eq!(
+            cached.to_json(),
+            json!({"inputTokens": 10, "outputTokens": 5, "totalTokens": 105,
+                "cacheReadInputTokens": 60, "cacheWriteInputTokens": 30})
+        );
+        let none = usage.with_cache(crate::cache::CacheUsage::default());
+        assert_eq!(none.to_json()["cacheReadInputTokens"], json!(0));
+        let over = usage.with_cache(crate::cache::CacheUsage {
+            read: 90,
+            write: 30,
+        });
+        assert_eq!((over.input_tokens, over.total_tokens()), (0, 125));
     }
 
     #[test]

@@ -79,3 +79,26 @@ fn refuses_a_bad_context_window_naming_the_variable() -> TestResult {
     );
     Ok(())
 }
+
+#[test]
+fn refuses_bad_cache_settings_naming_the_variable() -> TestResult {
+    for (name, value, expected) in [
+        (
+            "STANDIN_CACHE_MIN_TOKENS",
+            "1k",
+            "STANDIN_CACHE_MIN_TOKENS=\"1k\" is not a number of tokens",
+        ),
+        (
+            "STANDIN_CACHE_TTL_SECS",
+            "5m",
+            "STANDIN_CACHE_TTL_SECS=\"5m\" is not a number of seconds",
+        ),
+    ] {
+        let output = Command::new(BIN).env(name, value).output()?;
+        assert_eq!(output.status.code(), Some(2), "{name}");
+        assert!(output.stdout.is_empty());
+        let stderr = String::from_utf8(output.stderr)?;
+        assert!(stderr.contains(expected), "{stderr}");
+    }
+    Ok(())
+}
