@@ -55,6 +55,18 @@
 //!      `{"query": "<text after the keyword, up to ? ! ; newline or ' and '>"}`.
 //! 3. Otherwise `You said: <text>` with `end_turn`.
 //!
+//! `toolConfig.toolChoice` is validated as Bedrock does: exactly one of `{"auto": {}}`,
+//! `{"any": {}}` or `{"tool": {"name": "<tool>"}}`, and a named tool must be one of the
+//! offered ones (else `ValidationException`
+//! `The tool <name> in toolConfig.toolChoice is not one of the tools in toolConfig.tools: ..`).
+//! `auto` changes nothing. `any` and `tool` force tool calls before rules 1 to 3 (only
+//! `max-tokens` comes first), with no text block before them (as Claude's prefilled
+//! forced choice): `any` makes the calls planned from the latest user text (rule 2), else
+//! one call of the first offered tool with its scripted input (as `always-tool`); `tool`
+//! makes the planned calls of that tool, else one call of it with its scripted input
+//! (`calculator`: `{"expression": "1+1"}` when the text has no expression). Stop reason
+//! `tool_use`, also after tool results.
+//!
 //! Tool-use ids are `tooluse_` + 16 hex digits hashed from the conversation
 //! position, block index, tool name and input. Usage: input tokens = request
 //! body bytes / 4, output tokens = answer characters / 4, each at least 1;

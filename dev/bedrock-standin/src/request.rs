@@ -94,6 +94,74 @@ pub struct ToolConfig {
     /// Offered tools; entries that are not `toolSpec` (e.g. `cachePoint`) are ignored.
     #[serde(default)]
     pub tools: Vec<Tool>,
+    /// The tool choice as sent (see [`ToolChoice`]).
+    pub tool_choice: Option<Value>,
+}
+
+/// A validated `toolConfig.toolChoice`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ToolChoice {
+    /// `{"auto": {}}`: the model decides (the default).
+    Auto,
+    /// `{"any": {}}`: the model must call some tool.
+    Any,
+    /// `{"tool": {"name": ".."}}`: the model must call this tool.
+    Tool(String),
+}
+
+impl ToolChoice {
+    /// Reads a `toolChoice` union as Bedrock does: exactly one of `auto`, `any` (each an
+    /// object) or `tool` (with a valid `name` among `offered`).
+    pub fn parse(value: &Value, offered: &[&str]) -> Result<Self, String> {
+        let exactly_one = || {
+            "1 validation error detected: Value at 'toolConfig.toolChoice' failed to satisfy \
+             constraint: Member must have exactly one of [auto, any, tool] set"
+                .to_string()
+        };
+        let members = value.as_object().ok_or_else(exactly_one)?;
+        let mut set = members.iter().filter(|(_, v)| !v.is_null());
+        let (Some((member, inner)), None) = (set.next(), set.next()) else {
+            return Err(exactly_one());
+        };
+        if !inner.is_object() {
+            return Err(format!(
+                "1 validation error detected: Value at 'toolConfig.toolChoice.{member}' failed \
+                 to satisfy constraint: Member must be a structure"
+            ));
+        }
+        match member.as_str() {
+            "auto" => Ok(Self::Auto),
+            "any" => Ok(Self::Any),
+            "tool" => {
+                let name = match inner.get("name") {
+                    None | Some(Value::Null) => {
+                        return Err(not_null("toolConfig.toolChoice.tool.name"))
+                    }
+                    Some(Value::String(name)) if is_valid_name(name) => name,
+                    Some(other) => {
+                        let shown = other
+                            .as_str()
+                            .map_or_else(|| other.to_string(), str::to_string);
+                        return Err(format!(
+                            "1 validation error detected: Value '{shown}' at \
+                             'toolConfig.toolChoice.tool.name' failed to satisfy constraint: \
+                             Member must satisfy regular expression pattern: [a-zA-Z0-9_-]+ and \
+                             have length between 1 and 64"
+                        ));
+                    }
+                };
+                if !offered.contains(&name.as_str()) {
+                    return Err(format!(
+                        "The tool {name} in toolConfig.toolChoice is not one of the tools in \
+                         toolConfig.tools: {}.",
+                        offered.join(", ")
+                    ));
+                }
+                Ok(Self::Tool(name.clone()))
+            }
+            _ => Err(exactly_one()),
+        }
+    }
 }
 
 /// An entry of `toolConfig.tools`.
@@ -145,6 +213,13 @@ impl ConverseRequest {
         self.messages.as_deref().unwrap_or_default()
     }
 
+    /// The validated tool choice; `None` when absent (the same as `auto`) or invalid
+    /// ([`validate`](Self::validate) rejects that).
+    pub fn tool_choice(&self) -> Option<ToolChoice> {
+        let value = self.tool_config.as_ref()?.tool_choice.as_ref()?;
+        ToolChoice::parse(value, &self.tool_names()).ok()
+    }
+
     /// Names of the offered tools, in request order.
     pub fn tool_names(&self) -> Vec<&str> {
         self.tool_config
@@ -169,6 +244,9 @@ impl ConverseRequest {
         }
         if let Some(cfg) = &self.tool_config {
             validate_tools(cfg)?;
+            if let Some(choice) = &cfg.tool_choice {
+                ToolChoice::parse(choice, &self.tool_names())?;
+            }
         }
         crate::cache::validate(&self.raw)?;
         if messages[0].role != "user" {
@@ -373,6 +451,44 @@ mod tests {
         let bad_temp = json!({"messages": [{"role": "user", "content": [{"text": "a"}]}],
             "inferenceConfig": {"temperature": 3.0}});
         assert!(check(bad_temp).is_err());
+    }
+
+    #[test]
+    fn tool_choice_is_one_member_naming_an_offered_tool() {
+        let offered = ["calculator", "web_search"];
+        let parse = |v: Value| ToolChoice::parse(&v, &offered);
+        assert_eq!(parse(json!({"auto": {}})), Ok(ToolChoice::Auto));
+        assert_eq!(parse(json!({"any": {}})), Ok(ToolChoice::Any));
+        assert_eq!(
+            parse(json!({"tool": {"name": "web_search"}})),
+            Ok(ToolChoice::Tool("web_search".into()))
+        );
+        for bad in [
+            json!({}),
+            json!({"auto": {}, "any": {}}),
+            json!({"none": {}}),
+            json!("auto"),
+        ] {
+            assert!(
+                parse(bad.clone()).is_err_and(|e| e.contains("exactly one of [auto, any, tool]")),
+                "{bad}"
+            );
+        }
+        assert!(parse(json!({"any": true})).is_err_and(|e| e.contains("structure")));
+        assert!(parse(json!({"tool": {}})).is_err_and(|e| e.contains("Value null")));
+        assert!(parse(json!({"tool": {"name": "a b"}})).is_err_and(|e| e.contains("pattern")));
+        assert_eq!(
+            parse(json!({"tool": {"name": "current_time"}})),
+            Err(
+                "The tool current_time in toolConfig.toolChoice is not one of the tools in \
+                 toolConfig.tools: calculator, web_search."
+                    .into()
+            )
+        );
+        let body = json!({"messages": [{"role": "user", "content": [{"text": "a"}]}],
+            "toolConfig": {"tools": [{"toolSpec": {"name": "calculator"}}],
+                "toolChoice": {"tool": {"name": "nope"}}}});
+        assert!(check(body).is_err_and(|e| e.contains("nope")));
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! predict it exactly; the rules are listed in the crate docs.
 
 use crate::fault::{ErrorKind, Failure};
-use crate::request::{ContentBlock, ConverseRequest, Message, ToolResult};
+use crate::request::{ContentBlock, ConverseRequest, Message, ToolChoice, ToolResult};
 use crate::text;
 pub use crate::text::{FailFirst, Triggers};
 use crate::tools::{intro_for, plan_calls, scripted_input};
@@ -177,6 +177,14 @@ pub fn respond(req: &ConverseRequest, body_len: usize, call: &Call<'_>) -> Answe
             .take(full.chars().count().div_ceil(2))
             .collect();
         (vec![OutBlock::Text(half)], StopReason::MaxTokens)
+    } else if let Some(calls) = forced_calls(req.tool_choice(), &tools, &user_text) {
+        // A forced choice is prefilled: tool calls only, no text before them.
+        let out = calls
+            .into_iter()
+            .enumerate()
+            .map(|(i, (name, input))| ids.call(i, name, input))
+            .collect();
+        (out, StopReason::ToolUse)
     } else if let (true, Some(first)) = (triggers.always_tool, tools.first()) {
         let call = ids.call(0, first, scripted_input(first, &user_text));
         let intro = OutBlock::Text(format!("Calling {first} again."));
@@ -233,6 +241,34 @@ pub fn respond(req: &ConverseRequest, body_len: usize, call: &Call<'_>) -> Answe
         blocks,
         stop_reason,
         usage,
+    }
+}
+
+/// The calls a forcing `toolChoice` makes: for `any`, the calls planned from the text,
+/// else the first offered tool; for `tool`, the planned calls of that tool, else one call
+/// of it. `None` for `auto` or no choice.
+fn forced_calls<'a>(
+    choice: Option<ToolChoice>,
+    tools: &[&'a str],
+    text: &str,
+) -> Option<Vec<(&'a str, Value)>> {
+    let planned = plan_calls(tools, text);
+    match choice? {
+        ToolChoice::Auto => None,
+        ToolChoice::Any if !planned.is_empty() => Some(planned),
+        ToolChoice::Any => {
+            let first = tools.first()?;
+            Some(vec![(first, scripted_input(first, text))])
+        }
+        ToolChoice::Tool(name) => {
+            let tool = tools.iter().copied().find(|t| *t == name)?;
+            let mine: Vec<_> = planned.into_iter().filter(|(n, _)| *n == tool).collect();
+            if mine.is_empty() {
+                Some(vec![(tool, scripted_input(tool, text))])
+            } else {
+                Some(mine)
+            }
+        }
     }
 }
 
@@ -432,6 +468,54 @@ mod tests {
         );
         assert_eq!(calls[2], ("web_search", &json!({"query": "tokio"})));
         assert_eq!(a, answer(body), "deterministic");
+    }
+
+    #[test]
+    fn tool_choice_forces_calls() {
+        let body = |choice: Value, text: &str| {
+            let mut config = tools(&["web_search", "calculator"]);
+            config["toolChoice"] = choice;
+            json!({"messages": [user(text)], "toolConfig": config})
+        };
+        let calls = |a: &Answer| -> Vec<(String, Value)> {
+            a.blocks
+                .iter()
+                .map(|b| match b {
+                    OutBlock::ToolUse { name, input, .. } => (name.clone(), input.clone()),
+                    OutBlock::Text(t) => ("text".into(), json!(t)),
+                })
+                .collect()
+        };
+        let any = answer(body(json!({"any": {}}), "hello"));
+        assert_eq!(any.stop_reason, StopReason::ToolUse);
+        assert_eq!(
+            calls(&any),
+            [("web_search".to_string(), json!({"query": "hello"}))]
+        );
+        let planned = answer(body(json!({"any": {}}), "what is 2+2 and 3*3"));
+        assert_eq!(
+            calls(&planned),
+            [
+                ("calculator".to_string(), json!({"expression": "2+2"})),
+                ("calculator".to_string(), json!({"expression": "3*3"}))
+            ]
+        );
+        let named = answer(body(
+            json!({"tool": {"name": "calculator"}}),
+            "search for 2+2",
+        ));
+        assert_eq!(
+            calls(&named),
+            [("calculator".to_string(), json!({"expression": "2+2"}))]
+        );
+        let scripted = answer(body(json!({"tool": {"name": "calculator"}}), "hello"));
+        assert_eq!(
+            calls(&scripted),
+            [("calculator".to_string(), json!({"expression": "1+1"}))]
+        );
+        let auto = answer(body(json!({"auto": {}}), "hello"));
+        assert_eq!(auto.stop_reason, StopReason::EndTurn);
+        assert_eq!(auto.blocks, answer(body(json!(null), "hello")).blocks);
     }
 
     #[test]
