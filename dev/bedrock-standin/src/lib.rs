@@ -67,6 +67,12 @@
 //! (`calculator`: `{"expression": "1+1"}` when the text has no expression). Stop reason
 //! `tool_use`, also after tool results.
 //!
+//! `inferenceConfig.stopSequences` (at most 4, none empty, else `ValidationException`):
+//! when a text block of the answer contains one, the text is cut just before the earliest
+//! of them, later blocks (e.g. the tool calls after an intro) are dropped, an emptied
+//! text block is dropped too, and the stop reason is `stop_sequence` (which sequence is
+//! not reported, as on Bedrock). Matching is exact and case-sensitive.
+//!
 //! Tool-use ids are `tooluse_` + 16 hex digits hashed from the conversation
 //! position, block index, tool name and input. Usage: input tokens = request
 //! body bytes / 4, output tokens = answer characters / 4, each at least 1;

@@ -190,7 +190,12 @@ pub struct InferenceConfig {
     pub temperature: Option<f64>,
     /// Nucleus sampling; must be within 0..=1 when present.
     pub top_p: Option<f64>,
+    /// Texts that end the answer where they appear; at most 4, none empty.
+    pub stop_sequences: Option<Vec<String>>,
 }
+
+/// Most stop sequences a request may give.
+pub const MAX_STOP_SEQUENCES: usize = 4;
 
 impl ConverseRequest {
     /// Parses a request body, turning malformed JSON into a validation message.
@@ -218,6 +223,14 @@ impl ConverseRequest {
     pub fn tool_choice(&self) -> Option<ToolChoice> {
         let value = self.tool_config.as_ref()?.tool_choice.as_ref()?;
         ToolChoice::parse(value, &self.tool_names()).ok()
+    }
+
+    /// The stop sequences (empty if none).
+    pub fn stop_sequences(&self) -> &[String] {
+        self.inference_config
+            .as_ref()
+            .and_then(|c| c.stop_sequences.as_deref())
+            .unwrap_or_default()
     }
 
     /// Names of the offered tools, in request order.
@@ -316,6 +329,22 @@ fn not_null(path: &str) -> String {
 fn validate_inference(cfg: &InferenceConfig) -> Result<(), String> {
     if cfg.max_tokens.is_some_and(|m| m < 1) {
         return Err("The maximum tokens you requested must be at least 1.".into());
+    }
+    let sequences = cfg.stop_sequences.as_deref().unwrap_or_default();
+    if sequences.len() > MAX_STOP_SEQUENCES {
+        let shown = serde_json::to_string(sequences).unwrap_or_default();
+        return Err(format!(
+            "1 validation error detected: Value '{shown}' at 'inferenceConfig.stopSequences' \
+             failed to satisfy constraint: Member must have length less than or equal to \
+             {MAX_STOP_SEQUENCES}"
+        ));
+    }
+    if let Some(i) = sequences.iter().position(String::is_empty) {
+        return Err(format!(
+            "1 validation error detected: Value '' at 'inferenceConfig.stopSequences.{}.member' \
+             failed to satisfy constraint: Member must have length greater than or equal to 1",
+            i + 1
+        ));
     }
     for (name, value) in [("temperature", cfg.temperature), ("topP", cfg.top_p)] {
         if value.is_some_and(|v| !(0.0..=1.0).contains(&v)) {
@@ -451,6 +480,23 @@ mod tests {
         let bad_temp = json!({"messages": [{"role": "user", "content": [{"text": "a"}]}],
             "inferenceConfig": {"temperature": 3.0}});
         assert!(check(bad_temp).is_err());
+        let stops = |s: Value| {
+            check(
+                json!({"messages": [{"role": "user", "content": [{"text": "a"}]}],
+                "inferenceConfig": {"stopSequences": s}}),
+            )
+        };
+        assert_eq!(stops(json!(["a", "b", "c", "d"])), Ok(()));
+        assert!(
+            stops(json!(["a", "b", "c", "d", "e"])).is_err_and(|e| {
+                e.contains(
+            "at 'inferenceConfig.stopSequences' failed to satisfy constraint: Member must have \
+             length less than or equal to 4"
+        )
+            })
+        );
+        assert!(stops(json!(["a", ""]))
+            .is_err_and(|e| e.contains("'inferenceConfig.stopSequences.2.member'")));
     }
 
     #[test]

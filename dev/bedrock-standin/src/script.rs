@@ -20,15 +20,18 @@ pub enum StopReason {
     ToolUse,
     /// The answer was cut by the token limit.
     MaxTokens,
+    /// The answer reached one of the request's stop sequences.
+    StopSequence,
 }
 
 impl StopReason {
-    /// The wire value (`end_turn`, `tool_use`, `max_tokens`).
+    /// The wire value (`end_turn`, `tool_use`, `max_tokens`, `stop_sequence`).
     pub fn as_str(self) -> &'static str {
         match self {
             Self::EndTurn => "end_turn",
             Self::ToolUse => "tool_use",
             Self::MaxTokens => "max_tokens",
+            Self::StopSequence => "stop_sequence",
         }
     }
 }
@@ -170,7 +173,7 @@ pub fn respond(req: &ConverseRequest, body_len: usize, call: &Call<'_>) -> Answe
         position: messages.len(),
     };
 
-    let (blocks, stop_reason) = if triggers.max_tokens {
+    let (mut blocks, mut stop_reason) = if triggers.max_tokens {
         let full = echo(&user_text);
         let half: String = full
             .chars()
@@ -219,6 +222,10 @@ pub fn respond(req: &ConverseRequest, body_len: usize, call: &Call<'_>) -> Answe
         }
     };
 
+    if cut_at_stop_sequence(&mut blocks, req.stop_sequences()) {
+        stop_reason = StopReason::StopSequence;
+    }
+
     let output_chars: usize = blocks
         .iter()
         .map(|b| match b {
@@ -242,6 +249,34 @@ pub fn respond(req: &ConverseRequest, body_len: usize, call: &Call<'_>) -> Answe
         stop_reason,
         usage,
     }
+}
+
+/// Cuts the answer just before the first stop sequence found in a text block (the earliest
+/// in that block), dropping every later block and the text block itself when nothing is
+/// left of it; whether a sequence was found.
+fn cut_at_stop_sequence(blocks: &mut Vec<OutBlock>, sequences: &[String]) -> bool {
+    let found = blocks
+        .iter()
+        .enumerate()
+        .find_map(|(i, block)| match block {
+            OutBlock::Text(text) => sequences
+                .iter()
+                .filter_map(|s| text.find(s.as_str()))
+                .min()
+                .map(|at| (i, at)),
+            _ => None,
+        });
+    let Some((index, at)) = found else {
+        return false;
+    };
+    blocks.truncate(index + 1);
+    if let Some(OutBlock::Text(text)) = blocks.get_mut(index) {
+        text.truncate(at);
+        if text.is_empty() {
+            blocks.truncate(index);
+        }
+    }
+    true
 }
 
 /// The calls a forcing `toolChoice` makes: for `any`, the calls planned from the text,
@@ -468,6 +503,41 @@ mod tests {
         );
         assert_eq!(calls[2], ("web_search", &json!({"query": "tokio"})));
         assert_eq!(a, answer(body), "deterministic");
+    }
+
+    #[test]
+    fn stop_sequences_cut_the_text() {
+        let with_stops = |text: &str, stops: Value, config: Option<Value>| {
+            let mut body = json!({"messages": [user(text)],
+                "inferenceConfig": {"stopSequences": stops}});
+            if let Some(config) = config {
+                body["toolConfig"] = config;
+            }
+            answer(body)
+        };
+        let cut = with_stops("one, two. three", json!(["three", "."]), None);
+        assert_eq!(cut.stop_reason, StopReason::StopSequence);
+        assert_eq!(
+            cut.blocks,
+            vec![OutBlock::Text("You said: one, two".into())]
+        );
+        let none = with_stops("one", json!(["zzz"]), None);
+        assert_eq!(none.stop_reason, StopReason::EndTurn);
+        // A sequence in a tool-call intro ends the answer before the calls.
+        let early = with_stops(
+            "what is 1+1",
+            json!(["calculate"]),
+            Some(tools(&["calculator"])),
+        );
+        assert_eq!(early.stop_reason, StopReason::StopSequence);
+        assert_eq!(early.blocks, vec![OutBlock::Text("Let me ".into())]);
+        // Nothing left of the text: no block at all.
+        let empty = with_stops("hi", json!(["You"]), None);
+        assert_eq!(
+            (empty.stop_reason, empty.blocks.len()),
+            (StopReason::StopSequence, 0)
+        );
+        assert_eq!(StopReason::StopSequence.as_str(), "stop_sequence");
     }
 
     #[test]

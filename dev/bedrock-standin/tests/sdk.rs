@@ -11,7 +11,8 @@ use aws_sdk_bedrockruntime::operation::converse::ConverseError;
 use aws_sdk_bedrockruntime::operation::converse_stream::ConverseStreamError;
 use aws_sdk_bedrockruntime::types::error::ConverseStreamOutputError;
 use aws_sdk_bedrockruntime::types::{
-    AnyToolChoice, AutoToolChoice, SpecificToolChoice, ToolChoice as SdkToolChoice,
+    AnyToolChoice, AutoToolChoice, InferenceConfiguration, SpecificToolChoice,
+    ToolChoice as SdkToolChoice,
 };
 use aws_sdk_bedrockruntime::types::{
     CachePointBlock, CachePointType, ContentBlock, ContentBlockDelta, ContentBlockStart,
@@ -1481,5 +1482,90 @@ async fn tool_choice_any_and_tool_force_calls_and_unknown_tools_are_refused() ->
              toolConfig.tools: web_search, calculator."
         )
     );
+    Ok(())
+}
+
+#[tokio::test]
+async fn stop_sequences_cut_the_answer_and_say_stop_sequence() -> TestResult {
+    let (_standin, client) = start().await?;
+    let config = InferenceConfiguration::builder()
+        .stop_sequences("STOP")
+        .stop_sequences("\n\n")
+        .build();
+    let output = client
+        .converse()
+        .model_id(MODEL)
+        .messages(user_text("first part STOP second part")?)
+        .inference_config(config.clone())
+        .send()
+        .await?;
+    assert_eq!(output.stop_reason(), &StopReason::StopSequence);
+    let message = output
+        .output()
+        .and_then(|o| o.as_message().ok())
+        .ok_or("no message")?;
+    assert_eq!(texts(message), "You said: first part ");
+    assert!(output.additional_model_response_fields().is_none());
+
+    let mut stream = client
+        .converse_stream()
+        .model_id(MODEL)
+        .messages(user_text("first part STOP second part")?)
+        .inference_config(config)
+        .send()
+        .await?;
+    let (mut text, mut stop) = (String::new(), None);
+    while let Some(event) = stream.stream.recv().await? {
+        match event {
+            ConverseStreamOutput::ContentBlockDelta(e) => {
+                if let Some(ContentBlockDelta::Text(t)) = e.delta() {
+                    text.push_str(t);
+                }
+            }
+            ConverseStreamOutput::MessageStop(e) => stop = Some(e.stop_reason().clone()),
+            _ => {}
+        }
+    }
+    assert_eq!(
+        (text.as_str(), stop),
+        ("You said: first part ", Some(StopReason::StopSequence))
+    );
+
+    let five = InferenceConfiguration::builder()
+        .set_stop_sequences(Some(vec![
+            "a".into(),
+            "b".into(),
+            "c".into(),
+            "d".into(),
+            "e".into(),
+        ]))
+        .build();
+    let err = client
+        .converse()
+        .model_id(MODEL)
+        .messages(user_text("hi")?)
+        .inference_config(five)
+        .send()
+        .await
+        .err()
+        .ok_or("five stop sequences must be refused")?
+        .into_service_error();
+    assert!(err.is_validation_exception(), "{err:?}");
+    assert!(
+        err.message().is_some_and(|m| m.contains("stopSequences")),
+        "{err:?}"
+    );
+    let blank = InferenceConfiguration::builder().stop_sequences("").build();
+    let err = client
+        .converse()
+        .model_id(MODEL)
+        .messages(user_text("hi")?)
+        .inference_config(blank)
+        .send()
+        .await
+        .err()
+        .ok_or("an empty stop sequence must be refused")?
+        .into_service_error();
+    assert!(err.is_validation_exception(), "{err:?}");
     Ok(())
 }
