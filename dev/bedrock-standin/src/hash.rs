@@ -1,5 +1,6 @@
-//! Stable hashing with no dependencies: FNV-1a (64 and 128 bits, the same on every
-//! platform and Rust version) for tool-use ids and conversation keys.
+//! Stable hashing and base64, with no dependencies: FNV-1a (64 and 128 bits, the same on
+//! every platform and Rust version) for tool-use ids, conversation keys, cache-prefix keys
+//! and reasoning signatures, and standard base64 (with padding) for the signatures.
 
 const FNV64_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 const FNV64_PRIME: u64 = 0x0000_0100_0000_01b3;
@@ -49,6 +50,29 @@ pub(crate) fn fnv128(parts: &[&[u8]]) -> u128 {
     h.finish()
 }
 
+const BASE64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/// Standard base64 with `=` padding.
+pub(crate) fn base64(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for (i, shift) in [18u32, 12, 6, 0].into_iter().enumerate() {
+            if i <= chunk.len() {
+                out.push(char::from(BASE64[((n >> shift) & 0x3f) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -61,5 +85,22 @@ mod tests {
         h.write(b"a");
         assert_eq!(h.finish(), 0xd228_cb69_6f1a_8caf_7891_2b70_4e4a_8964);
         assert_ne!(fnv128(&[b"ab", b"c"]), fnv128(&[b"a", b"bc"]));
+    }
+
+    #[test]
+    fn base64_matches_rfc_4648() {
+        let cases = [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ];
+        for (raw, encoded) in cases {
+            assert_eq!(base64(raw.as_bytes()), encoded, "{raw:?}");
+        }
+        assert_eq!(base64(&[0xfb, 0xff]), "+/8=");
     }
 }

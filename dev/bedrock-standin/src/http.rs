@@ -285,7 +285,8 @@ fn converse_json(answer: &Answer, latency_ms: u64) -> Value {
 
 /// The ConverseStream event sequence, each event framed: messageStart; per
 /// block an optional contentBlockStart (tool use only, as Bedrock does),
-/// deltas and contentBlockStop; messageStop; metadata. With an in-stream failure:
+/// deltas (for reasoning: text pieces, then one signature delta) and contentBlockStop;
+/// messageStop; metadata. With an in-stream failure:
 /// messageStart, the first contentBlockDelta, then the exception event.
 fn stream_frames(answer: &Answer, latency_ms: u64) -> Result<Vec<Bytes>, String> {
     let mut events = stream_events(answer, latency_ms);
@@ -330,6 +331,16 @@ fn stream_events(answer: &Answer, latency_ms: u64) -> Vec<(&'static str, Value)>
     let mut events: Vec<(&str, Value)> = vec![("messageStart", json!({"role": "assistant"}))];
     for (index, block) in answer.blocks.iter().enumerate() {
         match block {
+            OutBlock::Reasoning { text, signature } => {
+                for piece in text_pieces(text) {
+                    let delta = json!({"contentBlockIndex": index,
+                        "delta": {"reasoningContent": {"text": piece}}});
+                    events.push(("contentBlockDelta", delta));
+                }
+                let delta = json!({"contentBlockIndex": index,
+                    "delta": {"reasoningContent": {"signature": signature}}});
+                events.push(("contentBlockDelta", delta));
+            }
             OutBlock::Text(text) => {
                 for piece in text_pieces(text) {
                     let delta = json!({"contentBlockIndex": index, "delta": {"text": piece}});

@@ -78,6 +78,49 @@
 //! body bytes / 4, output tokens = answer characters / 4, each at least 1;
 //! `totalTokens` is their sum (with the cache tokens below, when present).
 //!
+//! # Extended thinking
+//!
+//! As Claude on Bedrock ([`thinking`]). `additionalModelRequestFields` of
+//! `{"thinking": {"type": "enabled", "budget_tokens": N}}` turns it on (`"disabled"` or no
+//! `thinking` member: off). Refused with a `ValidationException` in the words Bedrock passes
+//! on from Claude (`The model returned the following errors: ...`):
+//!
+//! - N below 1024: `thinking.enabled.budget_tokens: Input should be greater than or equal
+//!   to 1024` (not a whole number: `.. Input should be a valid integer`; missing:
+//!   `.. Field required`); another `type`: `thinking: Input tag .. does not match ..`;
+//! - N not below `inferenceConfig.maxTokens` (when given): `` `max_tokens` must be greater
+//!   than `thinking.budget_tokens`. Please consult our documentation at .. ``;
+//! - a `temperature` other than 1: `` `temperature` may only be set to 1 when thinking is
+//!   enabled. .. ``;
+//! - a `toolChoice` of `any` or `tool`: `Thinking may not be enabled when tool_choice
+//!   forces tool use.`;
+//! - a tool loop (the last message is a user message with `toolResult` blocks) whose
+//!   preceding assistant message, at index i, does not start with a `reasoningContent`
+//!   block: ``messages.<i>.content.0.type: Expected `thinking` or `redacted_thinking`, but
+//!   found `tool_use`. When `thinking` is enabled, a final `assistant` message must start
+//!   with a thinking block (preceeding the lastmost set of `tool_use` and `tool_result`
+//!   blocks). ..`` (`text` instead of `tool_use` when a text block comes first);
+//! - a `reasoningText` without a signature: `messages.<i>.content.<j>.thinking.signature:
+//!   Field required`.
+//!
+//! Whether thinking is on or not, a `reasoningText` block anywhere in the request whose
+//! signature is not the one the stand-in gave its text is refused:
+//! ``messages.<i>.content.<j>: Invalid `signature` in `thinking` block``. Redacted blocks
+//! (`{"reasoningContent": {"redactedContent": "<base64>"}}`) are accepted without checks.
+//!
+//! With thinking on, every answer starts with a reasoning block, content index 0, before
+//! the blocks the rules above give: Converse
+//! `{"reasoningContent": {"reasoningText": {"text": "..", "signature": ".."}}}`,
+//! ConverseStream contentBlockDelta events `{"reasoningContent": {"text": ".."}}` (the text
+//! in pieces), one `{"reasoningContent": {"signature": ".."}}`, then contentBlockStop (no
+//! contentBlockStart, as Bedrock). The text is deterministic:
+//! `The user asked: "<first 200 characters of the latest user text>". <plan>`, where the
+//! plan is `I will call <tools> and use the results.`, `The tool results are in, so I will
+//! report them.` or `I will answer directly.`; the signature is a base64 hash of the text
+//! and a fixed key ([`thinking::signature`]). Output tokens count the reasoning text too;
+//! stop sequences do not cut it. Send the block back unchanged (as the SDK returned it,
+//! or rebuilt from the stream's text pieces and signature) and the loop goes on.
+//!
 //! # Prompt caching
 //!
 //! Converse `cachePoint` blocks (`{"cachePoint": {"type": "default"}}`, optional
@@ -203,6 +246,7 @@ mod http;
 pub mod request;
 pub mod script;
 mod text;
+pub mod thinking;
 mod tools;
 
 use std::collections::BTreeMap;

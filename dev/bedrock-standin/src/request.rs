@@ -11,6 +11,7 @@
 //! tool blocks are, and every `toolUse` must be answered by exactly one
 //! `toolResult` in the next user message.
 
+use crate::thinking::{self, model_error, Thinking, DOCS, MIN_BUDGET_TOKENS};
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -50,6 +51,30 @@ pub struct ContentBlock {
     pub tool_use: Option<ToolUse>,
     /// A tool's answer sent back by the user side.
     pub tool_result: Option<ToolResult>,
+    /// A reasoning (thinking) block sent back by the assistant side.
+    pub reasoning_content: Option<ReasoningContent>,
+    /// A cache point (see [`crate::cache`]).
+    pub cache_point: Option<Value>,
+}
+
+/// A `reasoningContent` block: reasoning text with its signature, or redacted reasoning.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReasoningContent {
+    /// The reasoning text and its signature.
+    pub reasoning_text: Option<ReasoningText>,
+    /// Encrypted reasoning (base64), accepted as is.
+    pub redacted_content: Option<String>,
+}
+
+/// A `reasoningText` member.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ReasoningText {
+    /// The reasoning.
+    #[serde(default)]
+    pub text: String,
+    /// The signature the model gave it.
+    pub signature: Option<String>,
 }
 
 /// A `toolUse` block.
@@ -225,6 +250,77 @@ impl ConverseRequest {
         ToolChoice::parse(value, &self.tool_names()).ok()
     }
 
+    /// The extended-thinking setting from `additionalModelRequestFields.thinking`:
+    /// `None` when absent or `{"type": "disabled"}`; an error (a `ValidationException`
+    /// message in the words Bedrock passes on from Claude) when malformed.
+    pub fn thinking(&self) -> Result<Option<Thinking>, String> {
+        let Some(thinking) = self
+            .raw
+            .get("additionalModelRequestFields")
+            .and_then(|f| f.get("thinking"))
+            .filter(|t| !t.is_null())
+        else {
+            return Ok(None);
+        };
+        let kind = thinking.get("type").and_then(Value::as_str);
+        match kind {
+            Some("disabled") => return Ok(None),
+            Some("enabled") => {}
+            None if !thinking.is_object() => {
+                return Err(model_error(
+                    "thinking: Input should be a valid dictionary or object to extract fields \
+                     from",
+                ))
+            }
+            None if thinking.get("type").is_none() => {
+                return Err(model_error("thinking.type: Field required"))
+            }
+            _ => {
+                let shown = thinking
+                    .get("type")
+                    .map(Value::to_string)
+                    .unwrap_or_default();
+                return Err(model_error(&format!(
+                    "thinking: Input tag {shown} found using 'type' does not match any of the \
+                     expected tags: 'disabled', 'enabled'"
+                )));
+            }
+        }
+        let budget = match thinking.get("budget_tokens") {
+            None | Some(Value::Null) => {
+                return Err(model_error(
+                    "thinking.enabled.budget_tokens: Field required",
+                ))
+            }
+            Some(Value::Number(n)) => n
+                .as_i64()
+                .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64)),
+            Some(_) => None,
+        };
+        let budget = budget.ok_or_else(|| {
+            model_error("thinking.enabled.budget_tokens: Input should be a valid integer")
+        })?;
+        let budget = u64::try_from(budget)
+            .ok()
+            .filter(|b| *b >= MIN_BUDGET_TOKENS)
+            .ok_or_else(|| {
+                model_error(&format!(
+                    "thinking.enabled.budget_tokens: Input should be greater than or equal to \
+                     {MIN_BUDGET_TOKENS}"
+                ))
+            })?;
+        let max_tokens = self.inference_config.as_ref().and_then(|c| c.max_tokens);
+        if max_tokens.is_some_and(|max| u64::try_from(max).map_or(true, |max| max <= budget)) {
+            return Err(model_error(&format!(
+                "`max_tokens` must be greater than `thinking.budget_tokens`. Please consult our \
+                 documentation at {DOCS}#max-tokens-and-context-window-size"
+            )));
+        }
+        Ok(Some(Thinking {
+            budget_tokens: budget,
+        }))
+    }
+
     /// The stop sequences (empty if none).
     pub fn stop_sequences(&self) -> &[String] {
         self.inference_config
@@ -314,7 +410,53 @@ impl ConverseRequest {
                     .into(),
             );
         }
-        validate_tool_pairing(messages)
+        validate_tool_pairing(messages)?;
+        let thinking = self.thinking()?;
+        validate_reasoning(messages, thinking.is_some())?;
+        if thinking.is_some() {
+            self.validate_with_thinking(messages)?;
+        }
+        Ok(())
+    }
+
+    /// What Claude refuses when thinking is enabled: a temperature other than 1, a tool
+    /// choice that forces tool use, and a tool loop whose last assistant message does not
+    /// start with its reasoning.
+    fn validate_with_thinking(&self, messages: &[Message]) -> Result<(), String> {
+        let temperature = self.inference_config.as_ref().and_then(|c| c.temperature);
+        if temperature.is_some_and(|t| t != 1.0) {
+            return Err(model_error(&format!(
+                "`temperature` may only be set to 1 when thinking is enabled. Please consult \
+                 our documentation at {DOCS}#feature-compatibility"
+            )));
+        }
+        if matches!(
+            self.tool_choice(),
+            Some(ToolChoice::Any | ToolChoice::Tool(_))
+        ) {
+            return Err(model_error(
+                "Thinking may not be enabled when tool_choice forces tool use.",
+            ));
+        }
+        let Some(last) = messages.last() else {
+            return Ok(());
+        };
+        let in_tool_loop = last.role == "user" && blocks(last).any(|b| b.tool_result.is_some());
+        let Some(i) = messages.len().checked_sub(2).filter(|_| in_tool_loop) else {
+            return Ok(());
+        };
+        let first = blocks(&messages[i]).find(|b| b.cache_point.is_none());
+        if first.is_some_and(|b| b.reasoning_content.is_some()) {
+            return Ok(());
+        }
+        Err(model_error(&format!(
+            "messages.{i}.content.0.type: Expected `thinking` or `redacted_thinking`, but found \
+             `{}`. When `thinking` is enabled, a final `assistant` message must start with a \
+             thinking block (preceeding the lastmost set of `tool_use` and `tool_result` \
+             blocks). We recommend you include thinking blocks from previous turns. To avoid \
+             this requirement, disable `thinking`. Please consult our documentation at {DOCS}",
+            first.map_or("text", anthropic_type)
+        )))
     }
 }
 
@@ -430,6 +572,48 @@ fn blocks(message: &Message) -> impl Iterator<Item = &ContentBlock> {
     message.content.iter().flatten()
 }
 
+/// Anthropic's name for the type of a content block (as its messages spell it).
+fn anthropic_type(block: &ContentBlock) -> &'static str {
+    if block.tool_use.is_some() {
+        "tool_use"
+    } else if block.tool_result.is_some() {
+        "tool_result"
+    } else if block.reasoning_content.is_some() {
+        "thinking"
+    } else if block.text.is_some() {
+        "text"
+    } else {
+        "document"
+    }
+}
+
+/// Every reasoning text sent back must carry the signature the model gave it: a missing
+/// one is refused when thinking is enabled, a wrong one always.
+fn validate_reasoning(messages: &[Message], thinking: bool) -> Result<(), String> {
+    for (i, message) in messages.iter().enumerate() {
+        let texts = blocks(message)
+            .enumerate()
+            .filter_map(|(j, b)| Some((j, b.reasoning_content.as_ref()?.reasoning_text.as_ref()?)));
+        for (j, reasoning) in texts {
+            match reasoning.signature.as_deref().filter(|s| !s.is_empty()) {
+                None if thinking => {
+                    return Err(model_error(&format!(
+                        "messages.{i}.content.{j}.thinking.signature: Field required"
+                    )))
+                }
+                None => {}
+                Some(signature) if thinking::verify(&reasoning.text, signature) => {}
+                Some(_) => {
+                    return Err(model_error(&format!(
+                        "messages.{i}.content.{j}: Invalid `signature` in `thinking` block"
+                    )))
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -487,14 +671,12 @@ mod tests {
             )
         };
         assert_eq!(stops(json!(["a", "b", "c", "d"])), Ok(()));
-        assert!(
-            stops(json!(["a", "b", "c", "d", "e"])).is_err_and(|e| {
-                e.contains(
+        assert!(stops(json!(["a", "b", "c", "d", "e"])).is_err_and(|e| {
+            e.contains(
             "at 'inferenceConfig.stopSequences' failed to satisfy constraint: Member must have \
              length less than or equal to 4"
         )
-            })
-        );
+        }));
         assert!(stops(json!(["a", ""]))
             .is_err_and(|e| e.contains("'inferenceConfig.stopSequences.2.member'")));
     }
@@ -535,6 +717,136 @@ mod tests {
             "toolConfig": {"tools": [{"toolSpec": {"name": "calculator"}}],
                 "toolChoice": {"tool": {"name": "nope"}}}});
         assert!(check(body).is_err_and(|e| e.contains("nope")));
+    }
+
+    fn thinking_body(budget: Value, max_tokens: Option<u64>) -> Value {
+        let mut body = json!({"messages": [{"role": "user", "content": [{"text": "a"}]}],
+            "additionalModelRequestFields": {"thinking": {"type": "enabled", "budget_tokens": budget}}});
+        if let Some(max) = max_tokens {
+            body["inferenceConfig"] = json!({"maxTokens": max});
+        }
+        body
+    }
+
+    #[test]
+    fn thinking_needs_a_budget_of_1024_below_max_tokens() {
+        let thinking = |body: Value| {
+            let req = ConverseRequest::parse(body.to_string().as_bytes())?;
+            req.validate()?;
+            req.thinking()
+        };
+        assert_eq!(
+            thinking(thinking_body(json!(2048), Some(4096))),
+            Ok(Some(Thinking {
+                budget_tokens: 2048
+            }))
+        );
+        assert_eq!(
+            thinking(thinking_body(json!(1024), None)),
+            Ok(Some(Thinking {
+                budget_tokens: 1024
+            }))
+        );
+        assert_eq!(
+            thinking(thinking_body(json!(1000), None)),
+            Err(
+                "The model returned the following errors: thinking.enabled.budget_tokens: \
+                 Input should be greater than or equal to 1024"
+                    .into()
+            )
+        );
+        assert_eq!(
+            thinking(thinking_body(json!(4096), Some(4096))),
+            Err(
+                "The model returned the following errors: `max_tokens` must be greater than \
+                 `thinking.budget_tokens`. Please consult our documentation at \
+                 https://docs.claude.com/en/docs/build-with-claude/extended-thinking\
+                 #max-tokens-and-context-window-size"
+                    .into()
+            )
+        );
+        assert!(thinking(thinking_body(json!("lots"), None))
+            .is_err_and(|e| e.ends_with("budget_tokens: Input should be a valid integer")));
+        assert!(thinking(thinking_body(json!(null), None))
+            .is_err_and(|e| e.ends_with("budget_tokens: Field required")));
+        let disabled = json!({"messages": [{"role": "user", "content": [{"text": "a"}]}],
+            "additionalModelRequestFields": {"thinking": {"type": "disabled"}}});
+        assert_eq!(thinking(disabled), Ok(None));
+        let odd = json!({"messages": [{"role": "user", "content": [{"text": "a"}]}],
+            "additionalModelRequestFields": {"thinking": {"type": "on"}}});
+        assert!(thinking(odd).is_err_and(|e| e.contains("Input tag \"on\"")));
+        let mut hot = thinking_body(json!(2048), None);
+        hot["inferenceConfig"] = json!({"temperature": 0.2});
+        assert!(check(hot).is_err_and(|e| e.contains("`temperature` may only be set to 1")));
+        let mut forced = thinking_body(json!(2048), None);
+        forced["toolConfig"] = json!({"tools": [{"toolSpec": {"name": "calculator"}}],
+            "toolChoice": {"any": {}}});
+        assert_eq!(
+            check(forced),
+            Err(
+                "The model returned the following errors: Thinking may not be enabled when \
+                 tool_choice forces tool use."
+                    .into()
+            )
+        );
+    }
+
+    #[test]
+    fn thinking_tool_loops_need_the_signed_reasoning_first() {
+        let text = "The user asked: a. I will call calculator.";
+        let loop_with = |assistant: Value, thinking: bool| {
+            let mut body = json!({
+            "toolConfig": {"tools": [{"toolSpec": {"name": "calculator"}}]},
+            "messages": [
+                {"role": "user", "content": [{"text": "a"}]},
+                {"role": "assistant", "content": assistant},
+                {"role": "user", "content": [{"toolResult": {"toolUseId": "t1", "content": []}}]}
+            ]});
+            if thinking {
+                body["additionalModelRequestFields"] =
+                    json!({"thinking": {"type": "enabled", "budget_tokens": 1024}});
+            }
+            check(body)
+        };
+        let tool_use = json!({"toolUse": {"toolUseId": "t1", "name": "calculator", "input": {}}});
+        let signed = json!({"reasoningContent": {"reasoningText": {
+            "text": text, "signature": thinking::signature(text)}}});
+        assert_eq!(loop_with(json!([signed, tool_use]), true), Ok(()));
+        let redacted = json!({"reasoningContent": {"redactedContent": "c2VjcmV0"}});
+        assert_eq!(loop_with(json!([redacted, tool_use]), true), Ok(()));
+        assert_eq!(loop_with(json!([tool_use]), false), Ok(()), "thinking off");
+        let dropped = loop_with(json!([tool_use]), true);
+        assert!(
+            dropped.as_ref().is_err_and(|e| e.starts_with(
+                "The model returned the following errors: messages.1.content.0.type: Expected \
+                 `thinking` or `redacted_thinking`, but found `tool_use`. When `thinking` is \
+                 enabled, a final `assistant` message must start with a thinking block"
+            )),
+            "{dropped:?}"
+        );
+        let text_first = loop_with(json!([{"text": "Let me see."}, signed, tool_use]), true);
+        assert!(text_first.is_err_and(|e| e.contains("but found `text`")));
+        let altered = json!({"reasoningContent": {"reasoningText": {
+            "text": "I will not.", "signature": thinking::signature(text)}}});
+        let expected = "The model returned the following errors: messages.1.content.0: \
+                        Invalid `signature` in `thinking` block";
+        assert_eq!(
+            loop_with(json!([altered, tool_use]), true),
+            Err(expected.into())
+        );
+        assert_eq!(
+            loop_with(json!([altered, tool_use]), false),
+            Err(expected.into()),
+            "a wrong signature is refused even with thinking off"
+        );
+        let unsigned = json!({"reasoningContent": {"reasoningText": {"text": text}}});
+        assert_eq!(
+            loop_with(json!([unsigned, tool_use]), true),
+            Err("The model returned the following errors: \
+                 messages.1.content.0.thinking.signature: Field required"
+                .into())
+        );
+        assert_eq!(loop_with(json!([unsigned, tool_use]), false), Ok(()));
     }
 
     #[test]

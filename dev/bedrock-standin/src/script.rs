@@ -39,6 +39,13 @@ impl StopReason {
 /// One block of the assistant's answer.
 #[derive(Debug, Clone, PartialEq)]
 pub enum OutBlock {
+    /// Reasoning (extended thinking), always the first block when thinking is enabled.
+    Reasoning {
+        /// The reasoning text.
+        text: String,
+        /// Its signature ([`crate::thinking::signature`]).
+        signature: String,
+    },
     /// Text.
     Text(String),
     /// A tool call.
@@ -53,9 +60,13 @@ pub enum OutBlock {
 }
 
 impl OutBlock {
-    /// The block as Converse JSON (`{"text": ..}` or `{"toolUse": {..}}`).
+    /// The block as Converse JSON (`{"text": ..}`, `{"toolUse": {..}}` or
+    /// `{"reasoningContent": {"reasoningText": {"text": .., "signature": ..}}}`).
     pub fn to_json(&self) -> Value {
         match self {
+            Self::Reasoning { text, signature } => {
+                json!({ "reasoningContent": { "reasoningText": { "text": text, "signature": signature } } })
+            }
             Self::Text(text) => json!({ "text": text }),
             Self::ToolUse { id, name, input } => {
                 json!({ "toolUse": { "toolUseId": id, "name": name, "input": input } })
@@ -222,6 +233,11 @@ pub fn respond(req: &ConverseRequest, body_len: usize, call: &Call<'_>) -> Answe
         }
     };
 
+    if req.thinking().ok().flatten().is_some() {
+        let text = thinking_text(&user_text, &blocks, !results.is_empty());
+        let signature = crate::thinking::signature(&text);
+        blocks.insert(0, OutBlock::Reasoning { text, signature });
+    }
     if cut_at_stop_sequence(&mut blocks, req.stop_sequences()) {
         stop_reason = StopReason::StopSequence;
     }
@@ -229,7 +245,7 @@ pub fn respond(req: &ConverseRequest, body_len: usize, call: &Call<'_>) -> Answe
     let output_chars: usize = blocks
         .iter()
         .map(|b| match b {
-            OutBlock::Text(t) => t.chars().count(),
+            OutBlock::Reasoning { text, .. } | OutBlock::Text(text) => text.chars().count(),
             OutBlock::ToolUse { input, .. } => input.to_string().len(),
         })
         .sum();
@@ -249,6 +265,33 @@ pub fn respond(req: &ConverseRequest, body_len: usize, call: &Call<'_>) -> Answe
         stop_reason,
         usage,
     }
+}
+
+/// The fake model's reasoning: what the user asked (the first 200 characters of the
+/// latest user text) and what the answer does.
+fn thinking_text(user_text: &str, blocks: &[OutBlock], after_tools: bool) -> String {
+    let asked: String = user_text.chars().take(200).collect();
+    let asked = if asked.is_empty() {
+        "nothing in particular".to_string()
+    } else {
+        format!("\"{asked}\"")
+    };
+    let mut tools: Vec<&str> = Vec::new();
+    for block in blocks {
+        if let OutBlock::ToolUse { name, .. } = block {
+            if !tools.contains(&name.as_str()) {
+                tools.push(name);
+            }
+        }
+    }
+    let plan = if !tools.is_empty() {
+        format!("I will call {} and use the results.", tools.join(", "))
+    } else if after_tools {
+        "The tool results are in, so I will report them.".to_string()
+    } else {
+        "I will answer directly.".to_string()
+    };
+    format!("The user asked: {asked}. {plan}")
 }
 
 /// Cuts the answer just before the first stop sequence found in a text block (the earliest
@@ -493,7 +536,7 @@ mod tests {
             .iter()
             .filter_map(|b| match b {
                 OutBlock::ToolUse { name, input, .. } => Some((name.as_str(), input)),
-                OutBlock::Text(_) => None,
+                OutBlock::Text(_) | OutBlock::Reasoning { .. } => None,
             })
             .collect();
         assert_eq!(calls[0], ("calculator", &json!({"expression": "(2+3)*4"})));
@@ -503,6 +546,42 @@ mod tests {
         );
         assert_eq!(calls[2], ("web_search", &json!({"query": "tokio"})));
         assert_eq!(a, answer(body), "deterministic");
+    }
+
+    #[test]
+    fn thinking_starts_the_answer_with_signed_reasoning() {
+        let thinking = json!({"thinking": {"type": "enabled", "budget_tokens": 2048}});
+        let a = answer(json!({"messages": [user("What is 6*7?")],
+            "toolConfig": tools(&["calculator"]),
+            "additionalModelRequestFields": thinking}));
+        let expected =
+            "The user asked: \"What is 6*7?\". I will call calculator and use the results.";
+        assert_eq!(
+            a.blocks[0],
+            OutBlock::Reasoning {
+                text: expected.into(),
+                signature: crate::thinking::signature(expected),
+            }
+        );
+        assert_eq!(a.blocks[1], OutBlock::Text("Let me calculate that.".into()));
+        assert_eq!(a.stop_reason, StopReason::ToolUse);
+        let plain = answer(json!({"messages": [user("What is 6*7?")],
+            "toolConfig": tools(&["calculator"])}));
+        assert_eq!(plain.blocks, a.blocks[1..]);
+        assert!(a.usage.output_tokens > plain.usage.output_tokens + 15);
+        assert_eq!(
+            a.blocks[0].to_json(),
+            json!({"reasoningContent": {"reasoningText": {
+                "text": expected, "signature": crate::thinking::signature(expected)}}})
+        );
+        let echo = answer(json!({"messages": [user("hi")],
+            "additionalModelRequestFields": {"thinking": {"type": "enabled", "budget_tokens": 1024}},
+            "inferenceConfig": {"stopSequences": ["I will"]}}));
+        assert!(
+            matches!(&echo.blocks[0], OutBlock::Reasoning { text, .. } if text.ends_with("I will answer directly.")),
+            "stop sequences do not cut the reasoning: {:?}",
+            echo.blocks
+        );
     }
 
     #[test]
@@ -552,7 +631,9 @@ mod tests {
                 .iter()
                 .map(|b| match b {
                     OutBlock::ToolUse { name, input, .. } => (name.clone(), input.clone()),
-                    OutBlock::Text(t) => ("text".into(), json!(t)),
+                    OutBlock::Text(t) | OutBlock::Reasoning { text: t, .. } => {
+                        ("text".into(), json!(t))
+                    }
                 })
                 .collect()
         };
@@ -598,7 +679,7 @@ mod tests {
             .iter()
             .filter_map(|b| match b {
                 OutBlock::ToolUse { id, .. } => Some(id),
-                OutBlock::Text(_) => None,
+                OutBlock::Text(_) | OutBlock::Reasoning { .. } => None,
             })
             .collect();
         assert_eq!(ids.len(), 2);
