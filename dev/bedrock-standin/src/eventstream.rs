@@ -101,6 +101,21 @@ pub fn encode_event(event_type: &str, payload: &serde_json::Value) -> Result<Byt
     )
 }
 
+/// Frames a `ConverseStream` exception event: headers `:exception-type` =
+/// `exception_type` (e.g. `throttlingException`), `:content-type` = `application/json`,
+/// `:message-type` = `exception`, payload `{"message": ..}`.
+pub fn encode_exception(exception_type: &str, message: &str) -> Result<Bytes, EncodeError> {
+    let body = serde_json::json!({ "message": message }).to_string();
+    encode_message(
+        &[
+            (":exception-type", exception_type),
+            (":content-type", "application/json"),
+            (":message-type", "exception"),
+        ],
+        body.as_bytes(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -198,6 +213,21 @@ mod tests {
         let ((headers, body), _) = decode(&stream[used..]).expect("second decodes");
         assert_eq!(headers[0].1, "messageStop");
         assert_eq!(body, br#"{"stopReason":"end_turn"}"#);
+    }
+
+    #[test]
+    fn exception_frame_layout() {
+        let frame = encode_exception("throttlingException", "slow down").expect("encodes");
+        let ((headers, body), used) = decode(&frame).expect("decodes");
+        assert_eq!(used, frame.len());
+        let header = |n: &str| headers.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
+        assert_eq!(header(":message-type").as_deref(), Some("exception"));
+        assert_eq!(
+            header(":exception-type").as_deref(),
+            Some("throttlingException")
+        );
+        assert_eq!(header(":content-type").as_deref(), Some("application/json"));
+        assert_eq!(body, br#"{"message":"slow down"}"#);
     }
 
     #[test]

@@ -4,9 +4,11 @@
 //! `GET /__stats`, `GET /__health`. Errors follow Bedrock's REST-JSON shape:
 //! status code, header `x-amzn-errortype: <Kind>` and body `{"message": ".."}`.
 
-use crate::eventstream::encode_event;
+use crate::attempts::Attempts;
+use crate::cache::{Cache, Layout};
+use crate::eventstream::{encode_event, encode_exception};
 use crate::request::ConverseRequest;
-use crate::script::{self, Answer, OutBlock};
+use crate::script::{self, Answer, Call, OutBlock};
 use crate::Stats;
 use bytes::Bytes;
 use http::{header, Method, Request, Response, StatusCode};
@@ -17,7 +19,7 @@ use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -39,6 +41,12 @@ pub(crate) struct State {
     pub context_tokens: Option<u64>,
     pub stats: Arc<Stats>,
     pub request_seq: AtomicU64,
+    /// Calls per conversation, for `fail-first`.
+    pub attempts: Mutex<Attempts>,
+    /// Prompt-cache entries of every model.
+    pub cache: Mutex<Cache>,
+    /// Smallest prefix, in tokens, a cache point needs to count.
+    pub cache_min_tokens: u64,
 }
 
 /// A response body made of pre-built chunks; each chunk is sent as its own
@@ -121,7 +129,7 @@ async fn route(state: &State, req: Request<Incoming>) -> Response<Body> {
         (&Method::GET, "/__stats") => json_response(StatusCode::OK, &state.stats.to_json()),
         (&Method::GET, "/__health") => json_response(StatusCode::OK, &json!({"status": "ok"})),
         (&Method::POST, _) => match parse_model_path(&path) {
-            Some(Ok((_model_id, op))) => model_call(state, op, req).await,
+            Some(Ok((model_id, op))) => model_call(state, &model_id, op, req).await,
             Some(Err(message)) => error(StatusCode::BAD_REQUEST, "ValidationException", &message),
             None => unknown_operation(&path),
         },
@@ -169,9 +177,16 @@ fn percent_decode(s: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-async fn model_call(state: &State, op: Operation, req: Request<Incoming>) -> Response<Body> {
+async fn model_call(
+    state: &State,
+    model_id: &str,
+    op: Operation,
+    req: Request<Incoming>,
+) -> Response<Body> {
     let started = Instant::now();
-    state.stats.record(op == Operation::ConverseStream);
+    state
+        .stats
+        .record(op == Operation::ConverseStream, model_id);
     let body = match Limited::new(req.into_body(), MAX_BODY_BYTES)
         .collect()
         .await
@@ -196,14 +211,41 @@ async fn model_call(state: &State, op: Operation, req: Request<Incoming>) -> Res
             INPUT_TOO_LONG,
         );
     }
-    let answer = script::respond(&request, body.len());
+    let attempt = if script::triggers(&request)
+        .fail_first_for(model_id)
+        .is_some()
+    {
+        let key = conversation_key(model_id, &request);
+        let mut attempts = state
+            .attempts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        attempts.next(key)
+    } else {
+        0
+    };
+    let mut answer = script::respond(&request, body.len(), &Call { model_id, attempt });
 
     let delay = state.latency + Duration::from_millis(answer.triggers.sleep_ms.unwrap_or(0));
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
     if let Some(failure) = &answer.failure {
-        return error(failure.kind.status(), failure.kind.name(), &failure.message);
+        return error(
+            failure.kind.status(),
+            failure.kind.error_type(),
+            &failure.message,
+        );
+    }
+    if let (Some(kind), Operation::Converse) = (answer.in_stream, op) {
+        return error(kind.status(), kind.error_type(), kind.message());
+    }
+    if answer.in_stream.is_none() {
+        if let Some(layout) = Layout::of(&request.raw, model_id) {
+            let mut cache = state.cache.lock().unwrap_or_else(PoisonError::into_inner);
+            let used = cache.account(&layout, state.cache_min_tokens, Instant::now());
+            answer.usage = answer.usage.with_cache(used);
+        }
     }
     let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     match op {
@@ -223,6 +265,13 @@ async fn model_call(state: &State, op: Operation, req: Request<Incoming>) -> Res
     }
 }
 
+/// The `fail-first` conversation key: the model id and the request's `messages` as sent
+/// (trigger text included), so a retry of the same request counts up and a later step
+/// (more messages) starts again.
+fn conversation_key(model_id: &str, request: &ConverseRequest) -> u128 {
+    crate::hash::fnv128(&[model_id.as_bytes(), request.messages_json().as_bytes()])
+}
+
 /// The Converse response document.
 fn converse_json(answer: &Answer, latency_ms: u64) -> Value {
     let content: Vec<Value> = answer.blocks.iter().map(OutBlock::to_json).collect();
@@ -236,11 +285,62 @@ fn converse_json(answer: &Answer, latency_ms: u64) -> Value {
 
 /// The ConverseStream event sequence, each event framed: messageStart; per
 /// block an optional contentBlockStart (tool use only, as Bedrock does),
-/// deltas and contentBlockStop; messageStop; metadata.
+/// deltas (for reasoning: text pieces, then one signature delta) and contentBlockStop;
+/// messageStop; metadata. With an in-stream failure:
+/// messageStart, the first contentBlockDelta, then the exception event.
 fn stream_frames(answer: &Answer, latency_ms: u64) -> Result<Vec<Bytes>, String> {
+    let mut events = stream_events(answer, latency_ms);
+    let exception = answer.in_stream.and_then(|kind| {
+        let name = kind.stream_name()?;
+        Some((kind, name))
+    });
+    if let Some((kind, name)) = exception {
+        cut_after_first_delta(&mut events);
+        let mut frames = frame_events(&events)?;
+        frames.push(encode_exception(name, kind.message()).map_err(|e| e.to_string())?);
+        return Ok(frames);
+    }
+    frame_events(&events)
+}
+
+fn frame_events(events: &[(&str, Value)]) -> Result<Vec<Bytes>, String> {
+    events
+        .iter()
+        .map(|(kind, payload)| encode_event(kind, payload).map_err(|e| e.to_string()))
+        .collect()
+}
+
+/// Keeps the events up to the first contentBlockDelta (adding an empty text delta if the
+/// answer has none), so a stream failure comes after some output, as it does on Bedrock.
+fn cut_after_first_delta(events: &mut Vec<(&str, Value)>) {
+    match events
+        .iter()
+        .position(|(kind, _)| *kind == "contentBlockDelta")
+    {
+        Some(at) => events.truncate(at + 1),
+        None => {
+            events.truncate(1);
+            let delta = json!({"contentBlockIndex": 0, "delta": {"text": ""}});
+            events.push(("contentBlockDelta", delta));
+        }
+    }
+}
+
+/// The full ConverseStream event sequence, unframed.
+fn stream_events(answer: &Answer, latency_ms: u64) -> Vec<(&'static str, Value)> {
     let mut events: Vec<(&str, Value)> = vec![("messageStart", json!({"role": "assistant"}))];
     for (index, block) in answer.blocks.iter().enumerate() {
         match block {
+            OutBlock::Reasoning { text, signature } => {
+                for piece in text_pieces(text) {
+                    let delta = json!({"contentBlockIndex": index,
+                        "delta": {"reasoningContent": {"text": piece}}});
+                    events.push(("contentBlockDelta", delta));
+                }
+                let delta = json!({"contentBlockIndex": index,
+                    "delta": {"reasoningContent": {"signature": signature}}});
+                events.push(("contentBlockDelta", delta));
+            }
             OutBlock::Text(text) => {
                 for piece in text_pieces(text) {
                     let delta = json!({"contentBlockIndex": index, "delta": {"text": piece}});
@@ -269,9 +369,6 @@ fn stream_frames(answer: &Answer, latency_ms: u64) -> Result<Vec<Bytes>, String>
         json!({"usage": answer.usage.to_json(), "metrics": {"latencyMs": latency_ms}}),
     ));
     events
-        .iter()
-        .map(|(kind, payload)| encode_event(kind, payload).map_err(|e| e.to_string()))
-        .collect()
 }
 
 /// Text split into words (each keeping its trailing whitespace), long words cut.
@@ -316,6 +413,7 @@ fn internal_error() -> Response<Body> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fault::ErrorKind;
 
     #[test]
     fn parses_model_paths() {
@@ -343,6 +441,26 @@ mod tests {
         assert!(matches!(parse_model_path("/model//converse"), Some(Err(_))));
         assert_eq!(parse_model_path("/model/x/invoke"), None);
         assert_eq!(parse_model_path("/other"), None);
+    }
+
+    #[test]
+    fn in_stream_failures_cut_the_stream_after_the_first_delta() {
+        let mut events = vec![
+            ("messageStart", json!({})),
+            ("contentBlockDelta", json!({"n": 1})),
+            ("contentBlockDelta", json!({"n": 2})),
+            ("contentBlockStop", json!({})),
+        ];
+        cut_after_first_delta(&mut events);
+        let kinds: Vec<&str> = events.iter().map(|(k, _)| *k).collect();
+        assert_eq!(kinds, ["messageStart", "contentBlockDelta"]);
+        let mut bare = vec![("messageStart", json!({})), ("messageStop", json!({}))];
+        cut_after_first_delta(&mut bare);
+        assert_eq!(bare[1].0, "contentBlockDelta");
+        assert_eq!(bare.len(), 2);
+        assert!(ErrorKind::IN_STREAM
+            .iter()
+            .all(|k| k.stream_name().is_some()));
     }
 
     #[test]

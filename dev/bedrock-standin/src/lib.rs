@@ -11,9 +11,13 @@
 //! - `POST /model/{modelId}/converse-stream` → `application/vnd.amazon.eventstream`
 //!   body of messageStart, contentBlockStart (tool use only), contentBlockDelta,
 //!   contentBlockStop, messageStop and metadata events.
-//! - `GET /__stats` → `{"converse": n, "converse_stream": n}`: requests received
-//!   per operation (every request on the route counts, including rejected,
-//!   throttled and SDK-retried ones).
+//! - `GET /__stats` → `{"converse": n, "converse_stream": n, "models": {"<model id>": n, ..}}`:
+//!   requests received per operation, and per model id (decoded from the path; both
+//!   operations together). Every request on a model route counts, including rejected,
+//!   throttled and SDK-retried ones; a path whose model id does not decode does not. Also
+//!   readable in-process: [`Stats::converse`], [`Stats::converse_stream`],
+//!   [`Stats::calls`]`(model_id)` and [`Stats::models`] (at most [`MAX_COUNTED_MODELS`]
+//!   distinct ids are counted one by one).
 //! - `GET /__health` → `{"status": "ok"}`.
 //!
 //! Any model id (URL-encoded in the path) is accepted. Requests are validated
@@ -51,9 +55,109 @@
 //!      `{"query": "<text after the keyword, up to ? ! ; newline or ' and '>"}`.
 //! 3. Otherwise `You said: <text>` with `end_turn`.
 //!
+//! `toolConfig.toolChoice` is validated as Bedrock does: exactly one of `{"auto": {}}`,
+//! `{"any": {}}` or `{"tool": {"name": "<tool>"}}`, and a named tool must be one of the
+//! offered ones (else `ValidationException`
+//! `The tool <name> in toolConfig.toolChoice is not one of the tools in toolConfig.tools: ..`).
+//! `auto` changes nothing. `any` and `tool` force tool calls before rules 1 to 3 (only
+//! `max-tokens` comes first), with no text block before them (as Claude's prefilled
+//! forced choice): `any` makes the calls planned from the latest user text (rule 2), else
+//! one call of the first offered tool with its scripted input (as `always-tool`); `tool`
+//! makes the planned calls of that tool, else one call of it with its scripted input
+//! (`calculator`: `{"expression": "1+1"}` when the text has no expression). Stop reason
+//! `tool_use`, also after tool results.
+//!
+//! `inferenceConfig.stopSequences` (at most 4, none empty, else `ValidationException`):
+//! when a text block of the answer contains one, the text is cut just before the earliest
+//! of them, later blocks (e.g. the tool calls after an intro) are dropped, an emptied
+//! text block is dropped too, and the stop reason is `stop_sequence` (which sequence is
+//! not reported, as on Bedrock). Matching is exact and case-sensitive.
+//!
 //! Tool-use ids are `tooluse_` + 16 hex digits hashed from the conversation
 //! position, block index, tool name and input. Usage: input tokens = request
-//! body bytes / 4, output tokens = answer characters / 4, each at least 1.
+//! body bytes / 4, output tokens = answer characters / 4, each at least 1;
+//! `totalTokens` is their sum (with the cache tokens below, when present).
+//!
+//! # Extended thinking
+//!
+//! As Claude on Bedrock ([`thinking`]). `additionalModelRequestFields` of
+//! `{"thinking": {"type": "enabled", "budget_tokens": N}}` turns it on (`"disabled"` or no
+//! `thinking` member: off). Refused with a `ValidationException` in the words Bedrock passes
+//! on from Claude (`The model returned the following errors: ...`):
+//!
+//! - N below 1024: `thinking.enabled.budget_tokens: Input should be greater than or equal
+//!   to 1024` (not a whole number: `.. Input should be a valid integer`; missing:
+//!   `.. Field required`); another `type`: `thinking: Input tag .. does not match ..`;
+//! - N not below `inferenceConfig.maxTokens` (when given): `` `max_tokens` must be greater
+//!   than `thinking.budget_tokens`. Please consult our documentation at .. ``;
+//! - a `temperature` other than 1: `` `temperature` may only be set to 1 when thinking is
+//!   enabled. .. ``;
+//! - a `toolChoice` of `any` or `tool`: `Thinking may not be enabled when tool_choice
+//!   forces tool use.`;
+//! - a tool loop (the last message is a user message with `toolResult` blocks) whose
+//!   preceding assistant message, at index i, does not start with a `reasoningContent`
+//!   block: ``messages.<i>.content.0.type: Expected `thinking` or `redacted_thinking`, but
+//!   found `tool_use`. When `thinking` is enabled, a final `assistant` message must start
+//!   with a thinking block (preceeding the lastmost set of `tool_use` and `tool_result`
+//!   blocks). ..`` (`text` instead of `tool_use` when a text block comes first);
+//! - a `reasoningText` without a signature: `messages.<i>.content.<j>.thinking.signature:
+//!   Field required`.
+//!
+//! Whether thinking is on or not, a `reasoningText` block anywhere in the request whose
+//! signature is not the one the stand-in gave its text is refused:
+//! ``messages.<i>.content.<j>: Invalid `signature` in `thinking` block``. Redacted blocks
+//! (`{"reasoningContent": {"redactedContent": "<base64>"}}`) are accepted without checks.
+//!
+//! With thinking on, every answer starts with a reasoning block, content index 0, before
+//! the blocks the rules above give: Converse
+//! `{"reasoningContent": {"reasoningText": {"text": "..", "signature": ".."}}}`,
+//! ConverseStream contentBlockDelta events `{"reasoningContent": {"text": ".."}}` (the text
+//! in pieces), one `{"reasoningContent": {"signature": ".."}}`, then contentBlockStop (no
+//! contentBlockStart, as Bedrock). The text is deterministic:
+//! `The user asked: "<first 200 characters of the latest user text>". <plan>`, where the
+//! plan is `I will call <tools> and use the results.`, `The tool results are in, so I will
+//! report them.` or `I will answer directly.`; the signature is a base64 hash of the text
+//! and a fixed key ([`thinking::signature`]). Output tokens count the reasoning text too;
+//! stop sequences do not cut it. Send the block back unchanged (as the SDK returned it,
+//! or rebuilt from the stream's text pieces and signature) and the loop goes on.
+//!
+//! # Prompt caching
+//!
+//! Converse `cachePoint` blocks (`{"cachePoint": {"type": "default"}}`, optional
+//! `"ttl": "5m"` or `"1h"`, accepted but every entry lives [`Options::cache_ttl`]) may stand
+//! as an entry of `system`, an entry of `toolConfig.tools`, or a block of any message's
+//! `content`. They are accounted as Bedrock accounts them (details in [`cache`]):
+//!
+//! - Prefix order is tools, then system, then messages. The *prefix* at a cache point is
+//!   everything before it in that order: the `toolConfig.tools` entries, `system`
+//!   entries and message blocks that are not cache points, each block keyed with its
+//!   message's role. Its size in tokens is the total length of those items' compact JSON
+//!   / 4 (the same bytes / 4 rule as the usage).
+//! - More than 4 cache points in one request → `400` `ValidationException`
+//!   `The model returned the following errors: A maximum of 4 blocks with cache_control
+//!   may be provided. Found 5.`; a `type` other than `default` (or a `ttl` other than
+//!   `5m` / `1h`) → `ValidationException`
+//!   `1 validation error detected: Value 'x' at '<path>.cachePoint.type' failed to satisfy
+//!   constraint: Member must satisfy enum value set: [default]`.
+//! - A cache point whose prefix is under [`Options::cache_min_tokens`] (env
+//!   `STANDIN_CACHE_MIN_TOKENS`, default 1024) is ignored.
+//! - Each model id has its own cache (the id is part of every key); entries live
+//!   [`Options::cache_ttl`] (env `STANDIN_CACHE_TTL_SECS`, default 300 s) from their last
+//!   write or read; at most [`cache::MAX_CACHE_ENTRIES`] are held.
+//! - Read: the longest cached prefix found at any block boundary from a cache point back
+//!   to 20 blocks before it (Anthropic's lookback), over all cache points. Write: the
+//!   tokens from the end of the read to the furthest valid cache point, when that lies
+//!   beyond the read. Then every valid cache point's prefix is stored.
+//! - Usage (Converse `usage` and the ConverseStream metadata event): `inputTokens` = the
+//!   body's tokens less read and write (at least 0), `cacheReadInputTokens`,
+//!   `cacheWriteInputTokens` (0 when nothing is read or written), `outputTokens`, and
+//!   `totalTokens` = all four together. A request without any cache point has no cache
+//!   fields at all, as on Bedrock.
+//! - A call answered with an error (including an in-stream one) reads and writes nothing.
+//!
+//! So a request sent twice bills a write, then the same amount as a read; a tool loop
+//! that moves its cache point to the last message each step reads the previous step's
+//! prefix and writes only the new messages.
 //!
 //! # Test triggers
 //!
@@ -69,22 +173,57 @@
 //!   `ModelTimeoutException` 408, `ModelErrorException` 424,
 //!   `ValidationException` 400, `AccessDeniedException` 403,
 //!   `ResourceNotFoundException` 404, `ServiceQuotaExceededException` 400,
-//!   `ModelStreamErrorException` 424 (exact spelling, case-sensitive).
+//!   `ModelStreamErrorException` 424 (exact spelling, case-sensitive), and
+//!   `TooManyTokens`: 429 with `x-amzn-errortype: ThrottlingException` and
+//!   `Too many tokens, please wait before trying again.` (Bedrock's wording for
+//!   token-rate throttling; `ThrottlingException` itself says
+//!   `Too many requests, please wait before trying again.`). These are the "error
+//!   names" every error trigger below accepts.
+//! - `[[standin:fail@<model-id>=<Name>]]` → every call whose model id (decoded from the
+//!   URL path) is exactly `<model-id>` answers with that error; calls to other model ids
+//!   answer normally (to test fallback chains). One marker per model; several may appear,
+//!   e.g. `[[standin:fail@us.anthropic.claude-3-5-haiku-20241022-v1:0=ThrottlingException]]`.
+//!   The model id is everything between `@` and the last `=`, so ARNs work.
+//! - `[[standin:fail-first=<N>@<model-id>=<Name>]]` and `[[standin:fail-first=<N>=<Name>]]`
+//!   (any model) → the first N calls of this conversation to that model answer with the
+//!   error, later ones normally (to test retries). "This conversation" is the model id
+//!   plus a hash of the request's `messages` JSON exactly as sent (trigger text included):
+//!   a retry of the same request counts up, both operations count together, and the next
+//!   step of a tool loop (more messages) is a new conversation whose first N calls fail
+//!   again. A marker naming the model wins over an any-model one. Counts are kept for the
+//!   10 000 most recent conversations (the oldest is forgotten first); only calls that
+//!   pass request validation are counted.
 //! - `[[standin:fail-after-tools=<Name>]]` → answers normally while the last
 //!   message carries no tool results (so the agent's first call succeeds and asks
 //!   for tools), then with that error once it does: the model fails at step 2,
 //!   after a tool ran.
-//! - A `fail=` / `fail-after-tools=` marker with any other name → `400`
-//!   `ValidationException`, `Unknown stand-in trigger [[standin:fail=X]]: the error
-//!   name must be one of ...`, so a typo does not pass as a success.
+//! - `[[standin:fail-in-stream=<name>]]`, `<name>` one of ConverseStream's in-stream
+//!   exception event names `throttlingException`, `serviceUnavailableException`,
+//!   `modelStreamErrorException`, `internalServerException`, `validationException` →
+//!   ConverseStream answers `200`, sends messageStart and the first contentBlockDelta,
+//!   then an exception frame (headers `:message-type: exception`,
+//!   `:exception-type: <name>`, `:content-type: application/json`, payload
+//!   `{"message": ".."}` in the error's usual words) and ends; the SDK's receiver yields
+//!   the matching `ConverseStreamOutputError` variant. Converse answers the matching HTTP
+//!   error (`throttlingException` → 429 `ThrottlingException`, `modelStreamErrorException`
+//!   → 424 `ModelStreamErrorException`, and so on). Any other name →
+//!   `ValidationException` `Unknown stand-in trigger ..`.
+//! - An error trigger with a name not in the list above → `400` `ValidationException`,
+//!   `Unknown stand-in trigger [[standin:fail=X]]: the error name must be one of ...`;
+//!   a `fail@` / `fail-first=` marker of another shape (no model id, N not a whole
+//!   number, ...) → `ValidationException`
+//!   `Malformed stand-in trigger [[standin:..]]: expected ...`. Either way a typo does
+//!   not pass as a success, whatever the model id.
 //! - `[[standin:always-tool]]` → always call the first offered tool again
 //!   (`Calling <tool> again.`, stop reason `tool_use`), to test step caps.
 //! - `[[standin:max-tokens]]` → the first half of the echo, stop reason `max_tokens`.
 //! - `[[standin:sleep-ms=N]]` → sleep N ms before answering, to test wall-time caps.
 //!
 //! Error triggers answer after the `sleep-ms` and `STANDIN_LATENCY_MS` delays;
-//! when several apply, a malformed one wins, then `fail-throttle`, `fail=`,
-//! `fail-after-tools=`.
+//! when several apply, a malformed or unknown one wins, then `fail-throttle`, `fail=`,
+//! `fail@` (for this model), `fail-first=` (while within its count), `fail-after-tools=`,
+//! and last `fail-in-stream=`. A call answered with an error reads and writes no prompt
+//! cache.
 //!
 //! # Environment
 //!
@@ -93,28 +232,42 @@
 //! - `STANDIN_LATENCY_MS`: a fixed delay added to every model call (default 0).
 //! - `STANDIN_CONTEXT_TOKENS`: the context window in tokens (default 200000;
 //!   `off` for none; see [`parse_context_tokens`]).
+//! - `STANDIN_CACHE_MIN_TOKENS`: the smallest prefix, in tokens, a cache point needs to
+//!   count (default 1024).
+//! - `STANDIN_CACHE_TTL_SECS`: how long a prompt-cache entry lives after its last write
+//!   or read, in seconds (default 300).
 
+mod attempts;
+pub mod cache;
 pub mod eventstream;
 pub mod fault;
+mod hash;
 mod http;
 pub mod request;
 pub mod script;
 mod text;
+pub mod thinking;
 mod tools;
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::task::{JoinHandle, JoinSet};
 
-/// Counts of model calls received, per operation; shared with the server and
-/// readable at any time (also served as JSON at `GET /__stats`).
+/// Most distinct model ids [`Stats`] counts one by one; calls to further ids still count in
+/// the per-operation totals.
+pub const MAX_COUNTED_MODELS: usize = 10_000;
+
+/// Counts of model calls received, per operation and per model id; shared with the server
+/// and readable at any time (also served as JSON at `GET /__stats`).
 #[derive(Debug, Default)]
 pub struct Stats {
     converse: AtomicU64,
     converse_stream: AtomicU64,
+    models: Mutex<BTreeMap<String, u64>>,
 }
 
 impl Stats {
@@ -128,18 +281,44 @@ impl Stats {
         self.converse_stream.load(Ordering::SeqCst)
     }
 
-    /// `{"converse": n, "converse_stream": n}`.
-    pub fn to_json(&self) -> serde_json::Value {
-        serde_json::json!({"converse": self.converse(), "converse_stream": self.converse_stream()})
+    /// Number of `Converse` and `ConverseStream` requests received for `model_id` (the id
+    /// as decoded from the URL path, compared exactly).
+    pub fn calls(&self, model_id: &str) -> u64 {
+        self.lock_models().get(model_id).copied().unwrap_or(0)
     }
 
-    fn record(&self, stream: bool) {
+    /// Every model id called so far with its count of calls (both operations).
+    pub fn models(&self) -> BTreeMap<String, u64> {
+        self.lock_models().clone()
+    }
+
+    /// `{"converse": n, "converse_stream": n, "models": {"<model id>": n, ...}}`.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "converse": self.converse(),
+            "converse_stream": self.converse_stream(),
+            "models": self.models(),
+        })
+    }
+
+    fn record(&self, stream: bool, model_id: &str) {
         let counter = if stream {
             &self.converse_stream
         } else {
             &self.converse
         };
         counter.fetch_add(1, Ordering::SeqCst);
+        let mut models = self.lock_models();
+        if let Some(count) = models.get_mut(model_id) {
+            *count += 1;
+        } else if models.len() < MAX_COUNTED_MODELS {
+            models.insert(model_id.to_string(), 1);
+        }
+    }
+
+    fn lock_models(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, u64>> {
+        // The map is always left consistent, so a panic elsewhere does not spoil it.
+        self.models.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -157,6 +336,12 @@ pub struct Options {
     /// `Input is too long for requested model.`, as Bedrock does. `None`: no limit.
     /// Default [`DEFAULT_CONTEXT_TOKENS`].
     pub context_tokens: Option<u64>,
+    /// The smallest prefix, in tokens, a `cachePoint` needs to count (smaller ones are
+    /// ignored, as Bedrock ignores them). Default [`cache::DEFAULT_CACHE_MIN_TOKENS`] (1024).
+    pub cache_min_tokens: u64,
+    /// How long a prompt-cache entry lives after it was last written or read. Default
+    /// [`cache::DEFAULT_CACHE_TTL`] (5 minutes).
+    pub cache_ttl: Duration,
     /// Request counters.
     pub stats: Arc<Stats>,
 }
@@ -166,29 +351,51 @@ impl Default for Options {
         Self {
             latency: Duration::ZERO,
             context_tokens: Some(DEFAULT_CONTEXT_TOKENS),
+            cache_min_tokens: cache::DEFAULT_CACHE_MIN_TOKENS,
+            cache_ttl: cache::DEFAULT_CACHE_TTL,
             stats: Arc::default(),
         }
     }
 }
 
 impl Options {
-    /// Reads `STANDIN_LATENCY_MS` (milliseconds, default 0) and
-    /// `STANDIN_CONTEXT_TOKENS` (see [`parse_context_tokens`]); a bad value is an
-    /// error naming the variable.
+    /// Reads `STANDIN_LATENCY_MS` (milliseconds, default 0), `STANDIN_CONTEXT_TOKENS` (see
+    /// [`parse_context_tokens`]), `STANDIN_CACHE_MIN_TOKENS` (tokens, default 1024) and
+    /// `STANDIN_CACHE_TTL_SECS` (seconds, default 300); a bad value is an error naming the
+    /// variable.
     pub fn from_env() -> Result<Self, String> {
-        let latency = match std::env::var("STANDIN_LATENCY_MS") {
-            Ok(raw) if !raw.trim().is_empty() => raw
-                .trim()
-                .parse::<u64>()
-                .map_err(|e| format!("STANDIN_LATENCY_MS={raw:?} is not a number of ms: {e}"))?,
-            _ => 0,
-        };
-        let context = std::env::var("STANDIN_CONTEXT_TOKENS").ok();
+        let var = |name: &str| std::env::var(name).ok();
+        let latency = parse_number("STANDIN_LATENCY_MS", var("STANDIN_LATENCY_MS"), "ms")?;
+        let context = var("STANDIN_CONTEXT_TOKENS");
+        let min = parse_number(
+            "STANDIN_CACHE_MIN_TOKENS",
+            var("STANDIN_CACHE_MIN_TOKENS"),
+            "tokens",
+        )?;
+        let ttl = parse_number(
+            "STANDIN_CACHE_TTL_SECS",
+            var("STANDIN_CACHE_TTL_SECS"),
+            "seconds",
+        )?;
         Ok(Self {
-            latency: Duration::from_millis(latency),
+            latency: Duration::from_millis(latency.unwrap_or(0)),
             context_tokens: parse_context_tokens(context.as_deref())?,
+            cache_min_tokens: min.unwrap_or(cache::DEFAULT_CACHE_MIN_TOKENS),
+            cache_ttl: ttl.map_or(cache::DEFAULT_CACHE_TTL, Duration::from_secs),
             stats: Arc::default(),
         })
+    }
+}
+
+/// A whole number from variable `name`; `None` when unset or blank.
+fn parse_number(name: &str, raw: Option<String>, unit: &str) -> Result<Option<u64>, String> {
+    match raw {
+        Some(raw) if !raw.trim().is_empty() => raw
+            .trim()
+            .parse::<u64>()
+            .map(Some)
+            .map_err(|e| format!("{name}={raw:?} is not a number of {unit}: {e}")),
+        _ => Ok(None),
     }
 }
 
@@ -214,8 +421,7 @@ pub fn parse_context_tokens(raw: Option<&str>) -> Result<Option<u64>, String> {
 }
 
 /// Serves the stand-in on `listener` forever with [`Options::from_env`]; returns
-/// only on a bad `STANDIN_LATENCY_MS` / `STANDIN_CONTEXT_TOKENS` or a fatal accept
-/// error.
+/// only on a bad `STANDIN_*` variable or a fatal accept error.
 pub async fn serve(listener: TcpListener) -> std::io::Result<()> {
     let options = Options::from_env()
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
@@ -233,6 +439,12 @@ pub async fn serve_with(listener: TcpListener, options: Options) -> std::io::Res
         context_tokens: options.context_tokens,
         stats: options.stats,
         request_seq: AtomicU64::new(0),
+        attempts: Mutex::default(),
+        cache: Mutex::new(cache::Cache::new(
+            options.cache_ttl,
+            cache::MAX_CACHE_ENTRIES,
+        )),
+        cache_min_tokens: options.cache_min_tokens,
     });
     let mut connections = JoinSet::new();
     loop {
@@ -312,6 +524,23 @@ impl Drop for Standin {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numbers_from_the_environment_name_the_variable() {
+        assert_eq!(parse_number("X", None, "s"), Ok(None));
+        assert_eq!(parse_number("X", Some(" ".into()), "s"), Ok(None));
+        assert_eq!(parse_number("X", Some(" 60 ".into()), "s"), Ok(Some(60)));
+        let bad = parse_number("STANDIN_CACHE_TTL_SECS", Some("5m".into()), "seconds");
+        assert!(
+            bad.as_ref().is_err_and(
+                |e| e.starts_with("STANDIN_CACHE_TTL_SECS=\"5m\" is not a number of seconds")
+            ),
+            "{bad:?}"
+        );
+        let defaults = Options::default();
+        assert_eq!(defaults.cache_min_tokens, 1024);
+        assert_eq!(defaults.cache_ttl, Duration::from_secs(300));
+    }
 
     #[test]
     fn context_window_defaults_to_claude_and_reads_the_variable() {

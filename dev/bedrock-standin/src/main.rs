@@ -4,8 +4,9 @@
 //! After binding it prints exactly one line to stdout,
 //! `bedrock-standin listening on http://127.0.0.1:<port>`, flushes it, then
 //! serves until SIGTERM or SIGINT (exit 0). Bad arguments, a non-loopback
-//! address, a bad `STANDIN_LATENCY_MS` or `STANDIN_CONTEXT_TOKENS`, or a bind failure exit 2 with a message
-//! on stderr.
+//! address, a bad `STANDIN_*` variable (`STANDIN_LATENCY_MS`, `STANDIN_CONTEXT_TOKENS`,
+//! `STANDIN_CACHE_MIN_TOKENS`, `STANDIN_CACHE_TTL_SECS`), or a bind failure exit 2 with a
+//! message on stderr.
 
 use bedrock_standin::{serve_with, Options};
 use std::io::Write;

@@ -14,19 +14,58 @@ pub struct Triggers {
     pub fail_throttle: bool,
     /// `[[standin:fail=<Name>]]`: answer every model call with that Bedrock error.
     pub fail: Option<ErrorKind>,
+    /// `[[standin:fail@<model-id>=<Name>]]`: answer every call to that model id with that
+    /// error, in the order found (the first for a model id wins).
+    pub fail_models: Vec<(String, ErrorKind)>,
+    /// `[[standin:fail-first=<N>=<Name>]]` and `[[standin:fail-first=<N>@<model-id>=<Name>]]`:
+    /// the first N calls of a conversation (to that model) fail with that error.
+    pub fail_first: Vec<FailFirst>,
     /// `[[standin:fail-after-tools=<Name>]]`: answer normally until the last message
     /// carries tool results, then with that Bedrock error.
     pub fail_after_tools: Option<ErrorKind>,
-    /// A `fail=` or `fail-after-tools=` marker whose name is not a Bedrock error: the
-    /// marker's text (between `[[standin:` and `]]`), answered with a `ValidationException`
-    /// so a typo does not pass silently.
-    pub unknown_error: Option<String>,
+    /// `[[standin:fail-in-stream=<name>]]`: ConverseStream answers 200, starts the message,
+    /// then sends this exception event; Converse answers with the matching HTTP error.
+    pub fail_in_stream: Option<ErrorKind>,
+    /// A malformed error trigger, or one naming no known error: the whole
+    /// `ValidationException` message to answer with, so a typo does not pass silently.
+    pub bad_trigger: Option<String>,
     /// `[[standin:always-tool]]`: always call the first offered tool.
     pub always_tool: bool,
     /// `[[standin:max-tokens]]`: stop with `max_tokens`.
     pub max_tokens: bool,
     /// `[[standin:sleep-ms=N]]`: sleep N milliseconds before answering.
     pub sleep_ms: Option<u64>,
+}
+
+/// A `[[standin:fail-first=<N>[@<model-id>]=<Name>]]` trigger.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailFirst {
+    /// How many calls of each conversation fail.
+    pub calls: u64,
+    /// The model id it applies to (exact); `None`: any model.
+    pub model: Option<String>,
+    /// The error those calls answer with.
+    pub kind: ErrorKind,
+}
+
+impl Triggers {
+    /// The `fail@` error for `model_id`, if any.
+    pub fn fail_for_model(&self, model_id: &str) -> Option<ErrorKind> {
+        self.fail_models
+            .iter()
+            .find(|(model, _)| model == model_id)
+            .map(|(_, kind)| *kind)
+    }
+
+    /// The `fail-first` trigger that applies to `model_id`: the first naming it, else the
+    /// first for any model.
+    pub fn fail_first_for(&self, model_id: &str) -> Option<&FailFirst> {
+        let named = self
+            .fail_first
+            .iter()
+            .find(|f| f.model.as_deref() == Some(model_id));
+        named.or_else(|| self.fail_first.iter().find(|f| f.model.is_none()))
+    }
 }
 
 const TRIGGER_OPEN: &str = "[[standin:";
@@ -44,30 +83,97 @@ pub fn take_triggers(text: &str) -> (Triggers, String) {
             break;
         };
         clean.push_str(&rest[..start]);
-        match after[..end].trim() {
-            "fail-throttle" => triggers.fail_throttle = true,
-            "always-tool" => triggers.always_tool = true,
-            "max-tokens" => triggers.max_tokens = true,
-            other => {
-                if let Some(n) = other.strip_prefix("sleep-ms=") {
-                    triggers.sleep_ms = n.trim().parse().ok();
-                } else if let Some(name) = other.strip_prefix("fail=") {
-                    match ErrorKind::from_name(name.trim()) {
-                        Some(kind) => triggers.fail = Some(kind),
-                        None => triggers.unknown_error = Some(other.to_string()),
-                    }
-                } else if let Some(name) = other.strip_prefix("fail-after-tools=") {
-                    match ErrorKind::from_name(name.trim()) {
-                        Some(kind) => triggers.fail_after_tools = Some(kind),
-                        None => triggers.unknown_error = Some(other.to_string()),
-                    }
-                }
-            }
+        let marker = after[..end].trim();
+        if let Err(message) = apply_trigger(&mut triggers, marker) {
+            triggers.bad_trigger = Some(message);
         }
         rest = &after[end + TRIGGER_CLOSE.len()..];
     }
     clean.push_str(rest);
     (triggers, clean.trim().to_string())
+}
+
+/// Records one marker (the text between `[[standin:` and `]]`); an error trigger that
+/// is malformed or names no known error is the `ValidationException` message.
+fn apply_trigger(triggers: &mut Triggers, marker: &str) -> Result<(), String> {
+    match marker {
+        "fail-throttle" => triggers.fail_throttle = true,
+        "always-tool" => triggers.always_tool = true,
+        "max-tokens" => triggers.max_tokens = true,
+        other => {
+            if let Some(n) = other.strip_prefix("sleep-ms=") {
+                triggers.sleep_ms = n.trim().parse().ok();
+            } else if let Some(name) = other.strip_prefix("fail=") {
+                triggers.fail = Some(error_name(marker, name)?);
+            } else if let Some(name) = other.strip_prefix("fail-after-tools=") {
+                triggers.fail_after_tools = Some(error_name(marker, name)?);
+            } else if let Some(spec) = other.strip_prefix("fail@") {
+                let (model, name) = spec
+                    .rsplit_once('=')
+                    .map(|(m, n)| (m.trim(), n))
+                    .filter(|(m, _)| !m.is_empty())
+                    .ok_or_else(|| malformed(marker, "fail@<model-id>=<ErrorName>"))?;
+                let kind = error_name(marker, name)?;
+                triggers.fail_models.push((model.to_string(), kind));
+            } else if let Some(spec) = other.strip_prefix("fail-first=") {
+                triggers.fail_first.push(fail_first(marker, spec)?);
+            } else if let Some(name) = other.strip_prefix("fail-in-stream=") {
+                let kind = ErrorKind::from_stream_name(name.trim()).ok_or_else(|| {
+                    format!(
+                        "Unknown stand-in trigger [[standin:{marker}]]: the in-stream error name \
+                         must be one of {}",
+                        ErrorKind::known_stream_names()
+                    )
+                })?;
+                triggers.fail_in_stream = Some(kind);
+            }
+        }
+    }
+    Ok(())
+}
+
+const FAIL_FIRST_FORMS: &str =
+    "fail-first=<N>=<ErrorName> or fail-first=<N>@<model-id>=<ErrorName> \
+                                (N a whole number)";
+
+/// `<N>=<Name>` or `<N>@<model-id>=<Name>`.
+fn fail_first(marker: &str, spec: &str) -> Result<FailFirst, String> {
+    let spec = spec.trim_start();
+    let digits = spec.len() - spec.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+    let calls: u64 = spec[..digits]
+        .parse()
+        .map_err(|_| malformed(marker, FAIL_FIRST_FORMS))?;
+    let rest = spec[digits..].trim_start();
+    let (model, name) = if let Some(name) = rest.strip_prefix('=') {
+        (None, name)
+    } else if let Some((model, name)) = rest.strip_prefix('@').and_then(|r| r.rsplit_once('=')) {
+        let model = model.trim();
+        if model.is_empty() {
+            return Err(malformed(marker, FAIL_FIRST_FORMS));
+        }
+        (Some(model.to_string()), name)
+    } else {
+        return Err(malformed(marker, FAIL_FIRST_FORMS));
+    };
+    Ok(FailFirst {
+        calls,
+        model,
+        kind: error_name(marker, name)?,
+    })
+}
+
+/// The error kind a trigger names, or the message for an unknown name.
+fn error_name(marker: &str, name: &str) -> Result<ErrorKind, String> {
+    ErrorKind::from_name(name.trim()).ok_or_else(|| {
+        format!(
+            "Unknown stand-in trigger [[standin:{marker}]]: the error name must be one of {}",
+            ErrorKind::known_names()
+        )
+    })
+}
+
+fn malformed(marker: &str, forms: &str) -> String {
+    format!("Malformed stand-in trigger [[standin:{marker}]]: expected {forms}")
 }
 
 /// Words (ASCII alphanumeric runs, lowercased) with their byte offsets.
@@ -247,7 +353,7 @@ mod tests {
     fn error_triggers_name_bedrock_errors() {
         let (t, clean) = take_triggers("hi [[standin:fail=ServiceUnavailableException]]");
         assert_eq!(t.fail, Some(ErrorKind::ServiceUnavailable));
-        assert_eq!((t.fail_after_tools, t.unknown_error), (None, None));
+        assert_eq!((t.fail_after_tools, t.bad_trigger), (None, None));
         assert_eq!(clean, "hi");
         let (t, clean) =
             take_triggers("[[standin:fail-after-tools= ModelTimeoutException ]] what is 1+1");
@@ -260,12 +366,111 @@ mod tests {
         }
         let (t, clean) = take_triggers("[[standin:fail=Throttling]] x");
         assert_eq!(t.fail, None);
-        assert_eq!(t.unknown_error.as_deref(), Some("fail=Throttling"));
+        let message = t.bad_trigger.unwrap_or_default();
+        assert!(
+            message.starts_with(
+                "Unknown stand-in trigger [[standin:fail=Throttling]]: the error name must be \
+                 one of ThrottlingException, "
+            ),
+            "{message}"
+        );
         assert_eq!(clean, "x");
         let (t, _) = take_triggers("[[standin:fail-after-tools=]]");
-        assert_eq!(t.unknown_error.as_deref(), Some("fail-after-tools="));
+        assert!(t.bad_trigger.is_some_and(
+            |m| m.starts_with("Unknown stand-in trigger [[standin:fail-after-tools=]]")
+        ));
         let (t, _) = take_triggers("[[standin:fail-throttle]]");
         assert!(t.fail_throttle && t.fail.is_none());
+    }
+
+    #[test]
+    fn per_model_and_fail_first_triggers() {
+        let arn = "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.x.y-v1:0";
+        let text = format!(
+            "[[standin:fail@us.anthropic.claude-3-5-haiku-20241022-v1:0=ThrottlingException]] \
+             [[standin:fail@{arn}=TooManyTokens]] hi \
+             [[standin:fail-first=2@{arn}=ServiceUnavailableException]] \
+             [[standin:fail-first=1=ModelNotReadyException]]"
+        );
+        let (t, clean) = take_triggers(&text);
+        assert_eq!(clean, "hi");
+        assert_eq!(t.bad_trigger, None);
+        assert_eq!(
+            t.fail_for_model("us.anthropic.claude-3-5-haiku-20241022-v1:0"),
+            Some(ErrorKind::Throttling)
+        );
+        assert_eq!(t.fail_for_model(arn), Some(ErrorKind::TooManyTokens));
+        assert_eq!(t.fail_for_model("us.anthropic.claude-3-5-haiku"), None);
+        assert_eq!(
+            t.fail_first_for(arn),
+            Some(&FailFirst {
+                calls: 2,
+                model: Some(arn.to_string()),
+                kind: ErrorKind::ServiceUnavailable
+            })
+        );
+        assert_eq!(
+            t.fail_first_for("other"),
+            Some(&FailFirst {
+                calls: 1,
+                model: None,
+                kind: ErrorKind::ModelNotReady
+            })
+        );
+        let (t, _) = take_triggers("[[standin:fail-first=3@m=ModelTimeoutException]]");
+        assert_eq!(t.fail_first_for("other"), None);
+    }
+
+    #[test]
+    fn in_stream_triggers_use_the_event_names() {
+        let (t, clean) = take_triggers("[[standin:fail-in-stream=throttlingException]] hi");
+        assert_eq!(t.fail_in_stream, Some(ErrorKind::Throttling));
+        assert_eq!(clean, "hi");
+        let (t, _) = take_triggers("[[standin:fail-in-stream=ThrottlingException]]");
+        assert_eq!(t.fail_in_stream, None);
+        assert_eq!(
+            t.bad_trigger.as_deref(),
+            Some(
+                "Unknown stand-in trigger [[standin:fail-in-stream=ThrottlingException]]: the \
+                 in-stream error name must be one of throttlingException, \
+                 serviceUnavailableException, modelStreamErrorException, \
+                 internalServerException, validationException"
+            )
+        );
+    }
+
+    #[test]
+    fn malformed_error_triggers_say_what_is_wrong() {
+        for (marker, start) in [
+            ("fail@=ThrottlingException", "Malformed"),
+            ("fail@model", "Malformed"),
+            ("fail@model=Nope", "Unknown"),
+            ("fail-first=x=ThrottlingException", "Malformed"),
+            ("fail-first==ThrottlingException", "Malformed"),
+            ("fail-first=2", "Malformed"),
+            ("fail-first=2@=ThrottlingException", "Malformed"),
+            ("fail-first=2:ThrottlingException", "Malformed"),
+            ("fail-first=2=Nope", "Unknown"),
+            ("fail-first=2@m=Nope", "Unknown"),
+        ] {
+            let (t, _) = take_triggers(&format!("[[standin:{marker}]] hi"));
+            let message = t.bad_trigger.unwrap_or_default();
+            let expected = format!("{start} stand-in trigger [[standin:{marker}]]: ");
+            assert!(message.starts_with(&expected), "{marker}: {message}");
+            assert!(
+                t.fail_models.is_empty() && t.fail_first.is_empty(),
+                "{marker}"
+            );
+        }
+        let (t, _) = take_triggers("[[standin:fail-first=2]]");
+        assert_eq!(
+            t.bad_trigger.as_deref(),
+            Some(
+                "Malformed stand-in trigger [[standin:fail-first=2]]: expected \
+                 fail-first=<N>=<ErrorName> or fail-first=<N>@<model-id>=<ErrorName> \
+                 (N a whole number)"
+            )
+        );
     }
 
     #[test]

@@ -34,7 +34,7 @@ fn prints_its_address_serves_and_stops_on_sigterm() -> TestResult {
     stream.read_to_string(&mut response)?;
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     assert!(
-        response.ends_with(r#"{"converse":0,"converse_stream":0}"#),
+        response.ends_with(r#"{"converse":0,"converse_stream":0,"models":{}}"#),
         "{response}"
     );
 
@@ -77,5 +77,28 @@ fn refuses_a_bad_context_window_naming_the_variable() -> TestResult {
         stderr.contains("STANDIN_CONTEXT_TOKENS=\"lots\" is not a number of tokens"),
         "{stderr}"
     );
+    Ok(())
+}
+
+#[test]
+fn refuses_bad_cache_settings_naming_the_variable() -> TestResult {
+    for (name, value, expected) in [
+        (
+            "STANDIN_CACHE_MIN_TOKENS",
+            "1k",
+            "STANDIN_CACHE_MIN_TOKENS=\"1k\" is not a number of tokens",
+        ),
+        (
+            "STANDIN_CACHE_TTL_SECS",
+            "5m",
+            "STANDIN_CACHE_TTL_SECS=\"5m\" is not a number of seconds",
+        ),
+    ] {
+        let output = Command::new(BIN).env(name, value).output()?;
+        assert_eq!(output.status.code(), Some(2), "{name}");
+        assert!(output.stdout.is_empty());
+        let stderr = String::from_utf8(output.stderr)?;
+        assert!(stderr.contains(expected), "{stderr}");
+    }
     Ok(())
 }

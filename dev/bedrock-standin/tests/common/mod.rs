@@ -27,14 +27,20 @@ pub async fn start() -> Result<(Standin, Client), Box<dyn std::error::Error>> {
 /// [`start`] with the given options.
 pub async fn start_with(options: Options) -> Result<(Standin, Client), Box<dyn std::error::Error>> {
     let standin = Standin::start(options).await?;
+    let client = client_for(&standin, RetryConfig::disabled()).await;
+    Ok((standin, client))
+}
+
+/// An SDK client for `standin` with the given retry policy.
+pub async fn client_for(standin: &Standin, retry: RetryConfig) -> Client {
     let sdk = shared::aws::sdk_config().await;
     let config = aws_sdk_bedrockruntime::config::Builder::from(&sdk)
         .endpoint_url(standin.endpoint_url())
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("test", "test", None, None, "test"))
-        .retry_config(RetryConfig::disabled())
+        .retry_config(retry)
         .build();
-    Ok((standin, Client::from_conf(config)))
+    Client::from_conf(config)
 }
 
 /// JSON → SDK `Document`.
