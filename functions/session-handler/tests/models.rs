@@ -54,9 +54,15 @@ async fn send(api: &Api, session: &str, body: Value, time_left: Option<Duration>
 }
 
 async fn trace(api: &Api, session: &str) -> Value {
-    api.call("GET", &format!("/sessions/{session}/trace"), "alice", None, &[])
-        .await
-        .body
+    api.call(
+        "GET",
+        &format!("/sessions/{session}/trace"),
+        "alice",
+        None,
+        &[],
+    )
+    .await
+    .body
 }
 
 fn problem_type(reply: &Reply) -> &str {
@@ -88,7 +94,11 @@ async fn a_turn_may_ask_for_the_fast_role_and_the_answer_and_trace_say_which_mod
     )
     .await;
     assert_eq!(fast.status, 200, "{:?}", fast.body);
-    assert_eq!(fast.body["models"], json!([HAIKU, HAIKU]), "two steps, both Haiku");
+    assert_eq!(
+        fast.body["models"],
+        json!([HAIKU, HAIKU]),
+        "two steps, both Haiku"
+    );
     let default = send(&api, &session, json!({"message": "hello"}), None).await;
     assert_eq!(default.status, 200, "{:?}", default.body);
     assert_eq!(default.body["models"], json!([SONNET]));
@@ -109,7 +119,13 @@ async fn a_turn_may_ask_for_the_fast_role_and_the_answer_and_trace_say_which_mod
 async fn an_unknown_or_unconfigured_role_is_400_naming_the_field_and_stores_nothing() {
     let api = api().await;
     let session = api.create_session("alice").await;
-    let unknown = send(&api, &session, json!({"message": "hi", "model": "turbo"}), None).await;
+    let unknown = send(
+        &api,
+        &session,
+        json!({"message": "hi", "model": "turbo"}),
+        None,
+    )
+    .await;
     assert_eq!(unknown.status, 400);
     assert!(
         unknown.body["detail"]
@@ -147,11 +163,18 @@ async fn a_throttled_model_is_retried_then_the_chain_falls_back_and_the_trace_sh
     assert_eq!(reply.status, 200, "{:?}", reply.body);
     assert_eq!(reply.body["models"], json!([HAIKU]));
     let stats = api.standin.stats();
-    assert_eq!(stats.calls(SONNET), 3, "three attempts on the throttled model");
+    assert_eq!(
+        stats.calls(SONNET),
+        3,
+        "three attempts on the throttled model"
+    );
     assert_eq!(stats.calls(HAIKU), 1);
     assert_eq!(stats.calls(NOVA), 0);
     let steps = model_steps(&trace(&api, &session).await);
-    let failed = steps[0]["failed_attempts"].as_array().cloned().unwrap_or_default();
+    let failed = steps[0]["failed_attempts"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     assert_eq!(failed.len(), 3);
     assert!(failed
         .iter()
@@ -180,13 +203,19 @@ async fn a_denied_or_missing_model_moves_to_the_next_at_once() {
     for error in ["AccessDeniedException", "ResourceNotFoundException"] {
         let api = api().await;
         let session = api.create_session("alice").await;
-        let message = format!("[[standin:fail@{SONNET}={error}]] [[standin:fail@{HAIKU}=TooManyTokens]] hello");
+        let message = format!(
+            "[[standin:fail@{SONNET}={error}]] [[standin:fail@{HAIKU}=TooManyTokens]] hello"
+        );
         let reply = send(&api, &session, json!({ "message": message }), None).await;
         assert_eq!(reply.status, 200, "{error}: {:?}", reply.body);
         assert_eq!(reply.body["models"], json!([NOVA]), "{error}");
         let stats = api.standin.stats();
         assert_eq!(stats.calls(SONNET), 1, "{error}: not retried");
-        assert_eq!(stats.calls(HAIKU), 3, "{error}: Haiku's token throttling is retried");
+        assert_eq!(
+            stats.calls(HAIKU),
+            3,
+            "{error}: Haiku's token throttling is retried"
+        );
     }
 }
 

@@ -57,14 +57,23 @@ pub async fn api_with_settings(
     auth_mode: AuthMode,
     options: Options,
 ) -> Api {
-    api_with_roles(settings, auth_mode, options, &[(ModelRole::Reasoning, &[MODEL_ID])]).await
+    api_with_roles(
+        settings,
+        auth_mode,
+        options,
+        &[(ModelRole::Reasoning, &[MODEL_ID])],
+    )
+    .await
 }
 
 /// A Bedrock model of this id on the stand-in, as deployed: one attempt per call (no SDK
 /// retries).
-pub fn bedrock_model(standin: &Standin, model_id: &str) -> Arc<dyn Model> {
-    let config = aws_sdk_bedrockruntime::config::Builder::new()
-        .behavior_version(aws_sdk_bedrockruntime::config::BehaviorVersion::latest())
+pub fn bedrock_model(
+    sdk: &aws_config::SdkConfig,
+    standin: &Standin,
+    model_id: &str,
+) -> Arc<dyn Model> {
+    let config = aws_sdk_bedrockruntime::config::Builder::from(sdk)
         .endpoint_url(standin.endpoint_url())
         .region(aws_sdk_bedrockruntime::config::Region::new("us-east-1"))
         .credentials_provider(aws_sdk_bedrockruntime::config::Credentials::new(
@@ -86,9 +95,13 @@ pub async fn api_with_roles(
     roles: &[(ModelRole, &[&str])],
 ) -> Api {
     let standin = Standin::start(options).await.expect("stand-in starts");
+    let sdk = shared::aws::sdk_config().await;
     let mut models = Models::default();
     for (role, chain) in roles {
-        let chain = chain.iter().map(|id| bedrock_model(&standin, id)).collect();
+        let chain = chain
+            .iter()
+            .map(|id| bedrock_model(&sdk, &standin, id))
+            .collect();
         models = models.with(
             *role,
             RoleModels::new(
