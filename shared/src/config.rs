@@ -140,6 +140,8 @@ impl Config {
             })
             .collect::<Result<BTreeMap<_, _>, _>>()?;
         let context = role_budgets[&ModelRole::Reasoning];
+        let temperature: Option<f32> = parse(&get, "TEMPERATURE")?;
+        check_thinking(&models, temperature)?;
         let retention_hours: u64 = parse(&get, "IDEMPOTENCY_TTL_HOURS")?.unwrap_or(24);
         if retention_hours == 0 {
             return Err(ConfigError::Invalid {
@@ -194,7 +196,7 @@ impl Config {
                 idempotency_retention: Duration::from_secs(retention_hours * 3600),
                 inference: InferenceConfig {
                     max_tokens: Some(max_output_tokens),
-                    temperature: parse(&get, "TEMPERATURE")?,
+                    temperature,
                     top_p: None,
                     stop_sequences: models.stop_sequences.clone(),
                 },
@@ -261,6 +263,37 @@ fn context_budget(
         });
     }
     Ok(budget)
+}
+
+/// Claude's extended thinking refuses a forced tool choice and any temperature but 1: say so
+/// at start-up rather than on every turn.
+fn check_thinking(models: &ModelConfig, temperature: Option<f32>) -> Result<(), ConfigError> {
+    let thinking = models
+        .reasoning()
+        .additional_fields
+        .as_ref()
+        .and_then(|fields| fields.pointer("/thinking/type"))
+        .is_some_and(|kind| kind == "enabled");
+    if !thinking {
+        return Ok(());
+    }
+    if models.tool_choice.is_some() {
+        return Err(ConfigError::Invalid {
+            name: "TOOL_CHOICE",
+            reason: "a forced tool choice cannot be used with extended thinking \
+                     (ADDITIONAL_MODEL_REQUEST_FIELDS.thinking): use auto"
+                .into(),
+        });
+    }
+    if temperature.is_some_and(|t| (t - 1.0).abs() > f32::EPSILON) {
+        return Err(ConfigError::Invalid {
+            name: "TEMPERATURE",
+            reason: "extended thinking (ADDITIONAL_MODEL_REQUEST_FIELDS.thinking) takes only \
+                     a temperature of 1: unset TEMPERATURE"
+                .into(),
+        });
+    }
+    Ok(())
 }
 
 /// The system prompt used when `SYSTEM_PROMPT` is not set.
@@ -353,6 +386,30 @@ mod tests {
         .map(|e| e.to_string())
         .unwrap_or_default();
         assert!(error.contains("AUTH_MODE"), "{error}");
+    }
+
+    #[test]
+    fn extended_thinking_refuses_what_claude_refuses_with_it() {
+        let thinking = (
+            "ADDITIONAL_MODEL_REQUEST_FIELDS",
+            r#"{"thinking": {"type": "enabled", "budget_tokens": 1024}}"#,
+        );
+        let base = [
+            ("TABLE_NAME", "t"),
+            ("MODEL_ID", "m"),
+            ("MAX_OUTPUT_TOKENS", "4096"),
+        ];
+        assert!(config(&[base[0], base[1], base[2], thinking]).is_ok());
+        for (pair, name) in [
+            (("TOOL_CHOICE", "any"), "TOOL_CHOICE"),
+            (("TEMPERATURE", "0.2"), "TEMPERATURE"),
+        ] {
+            let error = config(&[base[0], base[1], base[2], thinking, pair])
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(error.contains(name), "{pair:?}: {error}");
+        }
     }
 
     #[test]
