@@ -31,3 +31,21 @@ fn the_paged_sample_events_ask_for_a_page_of_fifty() {
         Ok(Route::GetTrace(_))
     ));
 }
+
+#[test]
+fn the_send_message_samples_carry_a_valid_body_one_of_them_for_the_fast_role() {
+    for (name, role) in [
+        ("send-message.json", shared::models::ModelRole::Reasoning),
+        ("send-message-fast.json", shared::models::ModelRole::Fast),
+    ] {
+        let request = event(name);
+        let path = request.uri().path().to_owned();
+        assert!(
+            matches!(route(request.method(), &path), Ok(Route::SendMessage(_))),
+            "{name}"
+        );
+        let body = session_handler::request::message(request.body(), 16 * 1024)
+            .unwrap_or_else(|e| panic!("{name}: {e:?}"));
+        assert_eq!(body.role, role, "{name}");
+    }
+}
