@@ -78,6 +78,16 @@
 //! body bytes / 4, output tokens = answer characters / 4, each at least 1;
 //! `totalTokens` is their sum (with the cache tokens below, when present).
 //!
+//! # Service tier
+//!
+//! A top-level `serviceTier` of `{"type": "default" | "priority" | "flex" | "reserved"}` is
+//! accepted (another value → `ValidationException`
+//! `1 validation error detected: Value 'x' at 'serviceTier.type' failed to satisfy
+//! constraint: Member must satisfy enum value set: [default, flex, priority, reserved]`)
+//! and echoed as `"serviceTier": {"type": ..}` in the Converse response and in the
+//! ConverseStream metadata event (both modelled by the SDK: `service_tier()`). Without
+//! it, no `serviceTier` is answered.
+//!
 //! # Extended thinking
 //!
 //! As Claude on Bedrock ([`thinking`]). `additionalModelRequestFields` of
