@@ -9,8 +9,9 @@
 //!
 //! - `POST /model/{modelId}/converse` → JSON `ConverseResponse`.
 //! - `POST /model/{modelId}/converse-stream` → `application/vnd.amazon.eventstream`
-//!   body of messageStart, contentBlockStart (tool use only), contentBlockDelta,
-//!   contentBlockStop, messageStop and metadata events.
+//!   body of messageStart, contentBlockStart (tool use only), contentBlockDelta (text,
+//!   tool-use input, or reasoning text and signature), contentBlockStop, messageStop and
+//!   metadata events; or, with `fail-in-stream`, an exception event after the first delta.
 //! - `GET /__stats` → `{"converse": n, "converse_stream": n, "models": {"<model id>": n, ..}}`:
 //!   requests received per operation, and per model id (decoded from the path; both
 //!   operations together). Every request on a model route counts, including rejected,
@@ -202,7 +203,7 @@
 //!   step of a tool loop (more messages) is a new conversation whose first N calls fail
 //!   again. A marker naming the model wins over an any-model one. Counts are kept for the
 //!   10 000 most recent conversations (the oldest is forgotten first); only calls that
-//!   pass request validation are counted.
+//!   pass request validation and the context-window check are counted.
 //! - `[[standin:fail-after-tools=<Name>]]` → answers normally while the last
 //!   message carries no tool results (so the agent's first call succeeds and asks
 //!   for tools), then with that error once it does: the model fails at step 2,

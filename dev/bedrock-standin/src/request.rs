@@ -4,12 +4,15 @@
 //! Only what the script needs is modelled; every other field (`guardrailConfig`,
 //! image blocks, ...) is accepted and ignored; the whole document is kept in
 //! [`ConverseRequest::raw`] for what is read from it directly (`cachePoint` blocks, see
-//! [`crate::cache`]). Validation mirrors the checks real Bedrock makes that
-//! an agent is most likely to trip over: a conversation must start with a user
-//! message and alternate roles, content must not be empty or blank, tool
-//! names must match `[a-zA-Z0-9_-]{1,64}`, `toolConfig` must be present when
-//! tool blocks are, and every `toolUse` must be answered by exactly one
-//! `toolResult` in the next user message.
+//! [`crate::cache`]; `serviceTier`; `additionalModelRequestFields.thinking`). Validation
+//! mirrors the checks real Bedrock makes that an agent is most likely to trip over: a
+//! conversation must start with a user message and alternate roles, content must not be
+//! empty or blank, tool names must match `[a-zA-Z0-9_-]{1,64}`, `toolConfig` must be
+//! present when tool blocks are, every `toolUse` must be answered by exactly one
+//! `toolResult` in the next user message, `toolChoice` must be one member naming an
+//! offered tool, at most 4 non-empty stop sequences, at most 4 `cachePoint` blocks of type
+//! `default`, a known `serviceTier`, and, passed on from Claude, the extended-thinking
+//! rules (see the crate docs).
 
 use crate::thinking::{self, model_error, Thinking, DOCS, MIN_BUDGET_TOKENS};
 use serde::Deserialize;
