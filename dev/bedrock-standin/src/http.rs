@@ -275,12 +275,16 @@ fn conversation_key(model_id: &str, request: &ConverseRequest) -> u128 {
 /// The Converse response document.
 fn converse_json(answer: &Answer, latency_ms: u64) -> Value {
     let content: Vec<Value> = answer.blocks.iter().map(OutBlock::to_json).collect();
-    json!({
+    let mut response = json!({
         "output": { "message": { "role": "assistant", "content": content } },
         "stopReason": answer.stop_reason.as_str(),
         "usage": answer.usage.to_json(),
         "metrics": { "latencyMs": latency_ms },
-    })
+    });
+    if let (Some(tier), Some(map)) = (&answer.service_tier, response.as_object_mut()) {
+        map.insert("serviceTier".into(), json!({ "type": tier }));
+    }
+    response
 }
 
 /// The ConverseStream event sequence, each event framed: messageStart; per
@@ -364,10 +368,12 @@ fn stream_events(answer: &Answer, latency_ms: u64) -> Vec<(&'static str, Value)>
         "messageStop",
         json!({"stopReason": answer.stop_reason.as_str()}),
     ));
-    events.push((
-        "metadata",
-        json!({"usage": answer.usage.to_json(), "metrics": {"latencyMs": latency_ms}}),
-    ));
+    let mut metadata =
+        json!({"usage": answer.usage.to_json(), "metrics": {"latencyMs": latency_ms}});
+    if let (Some(tier), Some(map)) = (&answer.service_tier, metadata.as_object_mut()) {
+        map.insert("serviceTier".into(), json!({ "type": tier }));
+    }
+    events.push(("metadata", metadata));
     events
 }
 

@@ -9,8 +9,9 @@
 //!
 //! - `POST /model/{modelId}/converse` → JSON `ConverseResponse`.
 //! - `POST /model/{modelId}/converse-stream` → `application/vnd.amazon.eventstream`
-//!   body of messageStart, contentBlockStart (tool use only), contentBlockDelta,
-//!   contentBlockStop, messageStop and metadata events.
+//!   body of messageStart, contentBlockStart (tool use only), contentBlockDelta (text,
+//!   tool-use input, or reasoning text and signature), contentBlockStop, messageStop and
+//!   metadata events; or, with `fail-in-stream`, an exception event after the first delta.
 //! - `GET /__stats` → `{"converse": n, "converse_stream": n, "models": {"<model id>": n, ..}}`:
 //!   requests received per operation, and per model id (decoded from the path; both
 //!   operations together). Every request on a model route counts, including rejected,
@@ -77,6 +78,16 @@
 //! position, block index, tool name and input. Usage: input tokens = request
 //! body bytes / 4, output tokens = answer characters / 4, each at least 1;
 //! `totalTokens` is their sum (with the cache tokens below, when present).
+//!
+//! # Service tier
+//!
+//! A top-level `serviceTier` of `{"type": "default" | "priority" | "flex" | "reserved"}` is
+//! accepted (another value → `ValidationException`
+//! `1 validation error detected: Value 'x' at 'serviceTier.type' failed to satisfy
+//! constraint: Member must satisfy enum value set: [default, flex, priority, reserved]`)
+//! and echoed as `"serviceTier": {"type": ..}` in the Converse response and in the
+//! ConverseStream metadata event (both modelled by the SDK: `service_tier()`). Without
+//! it, no `serviceTier` is answered.
 //!
 //! # Extended thinking
 //!
@@ -192,7 +203,7 @@
 //!   step of a tool loop (more messages) is a new conversation whose first N calls fail
 //!   again. A marker naming the model wins over an any-model one. Counts are kept for the
 //!   10 000 most recent conversations (the oldest is forgotten first); only calls that
-//!   pass request validation are counted.
+//!   pass request validation and the context-window check are counted.
 //! - `[[standin:fail-after-tools=<Name>]]` → answers normally while the last
 //!   message carries no tool results (so the agent's first call succeeds and asks
 //!   for tools), then with that error once it does: the model fails at step 2,

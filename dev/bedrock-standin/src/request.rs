@@ -4,12 +4,15 @@
 //! Only what the script needs is modelled; every other field (`guardrailConfig`,
 //! image blocks, ...) is accepted and ignored; the whole document is kept in
 //! [`ConverseRequest::raw`] for what is read from it directly (`cachePoint` blocks, see
-//! [`crate::cache`]). Validation mirrors the checks real Bedrock makes that
-//! an agent is most likely to trip over: a conversation must start with a user
-//! message and alternate roles, content must not be empty or blank, tool
-//! names must match `[a-zA-Z0-9_-]{1,64}`, `toolConfig` must be present when
-//! tool blocks are, and every `toolUse` must be answered by exactly one
-//! `toolResult` in the next user message.
+//! [`crate::cache`]; `serviceTier`; `additionalModelRequestFields.thinking`). Validation
+//! mirrors the checks real Bedrock makes that an agent is most likely to trip over: a
+//! conversation must start with a user message and alternate roles, content must not be
+//! empty or blank, tool names must match `[a-zA-Z0-9_-]{1,64}`, `toolConfig` must be
+//! present when tool blocks are, every `toolUse` must be answered by exactly one
+//! `toolResult` in the next user message, `toolChoice` must be one member naming an
+//! offered tool, at most 4 non-empty stop sequences, at most 4 `cachePoint` blocks of type
+//! `default`, a known `serviceTier`, and, passed on from Claude, the extended-thinking
+//! rules (see the crate docs).
 
 use crate::thinking::{self, model_error, Thinking, DOCS, MIN_BUDGET_TOKENS};
 use serde::Deserialize;
@@ -219,6 +222,9 @@ pub struct InferenceConfig {
     pub stop_sequences: Option<Vec<String>>,
 }
 
+/// The `serviceTier.type` values Bedrock accepts.
+pub const SERVICE_TIERS: [&str; 4] = ["default", "flex", "priority", "reserved"];
+
 /// Most stop sequences a request may give.
 pub const MAX_STOP_SEQUENCES: usize = 4;
 
@@ -321,6 +327,13 @@ impl ConverseRequest {
         }))
     }
 
+    /// The validated `serviceTier.type` (`default`, `flex`, `priority` or `reserved`);
+    /// `None` when absent or invalid ([`validate`](Self::validate) rejects that).
+    pub fn service_tier(&self) -> Option<&str> {
+        let tier = self.raw.get("serviceTier")?.get("type")?.as_str()?;
+        SERVICE_TIERS.contains(&tier).then_some(tier)
+    }
+
     /// The stop sequences (empty if none).
     pub fn stop_sequences(&self) -> &[String] {
         self.inference_config
@@ -358,6 +371,7 @@ impl ConverseRequest {
             }
         }
         crate::cache::validate(&self.raw)?;
+        validate_service_tier(self.raw.get("serviceTier"))?;
         if messages[0].role != "user" {
             return Err(
                 "A conversation must start with a user message. Try again with a \
@@ -466,6 +480,27 @@ fn not_null(path: &str) -> String {
         "1 validation error detected: Value null at '{path}' failed to satisfy constraint: \
          Member must not be null"
     )
+}
+
+/// `serviceTier`, when present, is `{"type": <one of SERVICE_TIERS>}`.
+fn validate_service_tier(tier: Option<&Value>) -> Result<(), String> {
+    let Some(tier) = tier.filter(|t| !t.is_null()) else {
+        return Ok(());
+    };
+    match tier.get("type") {
+        None | Some(Value::Null) => Err(not_null("serviceTier.type")),
+        Some(Value::String(t)) if SERVICE_TIERS.contains(&t.as_str()) => Ok(()),
+        Some(other) => {
+            let shown = other
+                .as_str()
+                .map_or_else(|| other.to_string(), str::to_string);
+            Err(format!(
+                "1 validation error detected: Value '{shown}' at 'serviceTier.type' failed to \
+                 satisfy constraint: Member must satisfy enum value set: [{}]",
+                SERVICE_TIERS.join(", ")
+            ))
+        }
+    }
 }
 
 fn validate_inference(cfg: &InferenceConfig) -> Result<(), String> {
@@ -847,6 +882,31 @@ mod tests {
                 .into())
         );
         assert_eq!(loop_with(json!([unsigned, tool_use]), false), Ok(()));
+    }
+
+    #[test]
+    fn service_tier_is_one_of_bedrocks() {
+        let with_tier = |tier: Value| {
+            let body = json!({"messages": [{"role": "user", "content": [{"text": "a"}]}],
+                "serviceTier": tier});
+            let req = ConverseRequest::parse(body.to_string().as_bytes())?;
+            req.validate()?;
+            Ok::<_, String>(req.service_tier().map(str::to_string))
+        };
+        for tier in SERVICE_TIERS {
+            assert_eq!(with_tier(json!({"type": tier})), Ok(Some(tier.to_string())));
+        }
+        assert_eq!(with_tier(json!(null)), Ok(None));
+        assert_eq!(
+            with_tier(json!({"type": "economy"})),
+            Err(
+                "1 validation error detected: Value 'economy' at 'serviceTier.type' failed to \
+                 satisfy constraint: Member must satisfy enum value set: [default, flex, \
+                 priority, reserved]"
+                    .into()
+            )
+        );
+        assert!(with_tier(json!({})).is_err_and(|e| e.contains("Value null at 'serviceTier.type'")));
     }
 
     #[test]

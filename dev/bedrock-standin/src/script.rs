@@ -153,6 +153,8 @@ pub struct Answer {
     pub stop_reason: StopReason,
     /// Token estimates.
     pub usage: Usage,
+    /// The request's `serviceTier.type`, echoed in the response.
+    pub service_tier: Option<String>,
 }
 
 /// What the server knows about a call besides its request.
@@ -264,6 +266,7 @@ pub fn respond(req: &ConverseRequest, body_len: usize, call: &Call<'_>) -> Answe
         blocks,
         stop_reason,
         usage,
+        service_tier: req.service_tier().map(str::to_string),
     }
 }
 

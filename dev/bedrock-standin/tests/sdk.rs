@@ -14,9 +14,9 @@ use aws_sdk_bedrockruntime::types::{
     AnyToolChoice, AutoToolChoice, CachePointBlock, CachePointType, ContentBlock,
     ContentBlockDelta, ContentBlockStart, ConversationRole, ConverseOutput, ConverseStreamOutput,
     InferenceConfiguration, Message, ReasoningContentBlock, ReasoningContentBlockDelta,
-    ReasoningTextBlock, SpecificToolChoice, StopReason, SystemContentBlock, TokenUsage, Tool,
-    ToolChoice as SdkToolChoice, ToolConfiguration, ToolInputSchema, ToolResultBlock,
-    ToolResultContentBlock, ToolResultStatus, ToolSpecification,
+    ReasoningTextBlock, ServiceTier, ServiceTierType, SpecificToolChoice, StopReason,
+    SystemContentBlock, TokenUsage, Tool, ToolChoice as SdkToolChoice, ToolConfiguration,
+    ToolInputSchema, ToolResultBlock, ToolResultContentBlock, ToolResultStatus, ToolSpecification,
 };
 use bedrock_standin::fault::ErrorKind;
 use bedrock_standin::Options;
@@ -1887,5 +1887,68 @@ async fn thinking_settings_are_checked_as_claude_checks_them() -> TestResult {
         o.usage().map(|u| u.output_tokens()).unwrap_or_default()
     };
     assert!(tokens(&with) > tokens(&without) + 5, "{with:?}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn service_tier_is_validated_and_echoed() -> TestResult {
+    let (_standin, client) = start().await?;
+    for tier in [
+        ServiceTierType::Default,
+        ServiceTierType::Priority,
+        ServiceTierType::Flex,
+        ServiceTierType::Reserved,
+    ] {
+        let output = client
+            .converse()
+            .model_id(MODEL)
+            .messages(user_text("hi")?)
+            .service_tier(ServiceTier::builder().r#type(tier.clone()).build()?)
+            .send()
+            .await?;
+        assert_eq!(output.service_tier().map(|t| t.r#type()), Some(&tier));
+        let mut stream = client
+            .converse_stream()
+            .model_id(MODEL)
+            .messages(user_text("hi")?)
+            .service_tier(ServiceTier::builder().r#type(tier.clone()).build()?)
+            .send()
+            .await?;
+        let mut echoed = None;
+        while let Some(event) = stream.stream.recv().await? {
+            if let ConverseStreamOutput::Metadata(m) = event {
+                echoed = m.service_tier().map(|t| t.r#type().clone());
+            }
+        }
+        assert_eq!(echoed, Some(tier));
+    }
+    let plain = client
+        .converse()
+        .model_id(MODEL)
+        .messages(user_text("hi")?)
+        .send()
+        .await?;
+    assert!(plain.service_tier().is_none());
+
+    let err = client
+        .converse()
+        .model_id(MODEL)
+        .messages(user_text("hi")?)
+        .service_tier(
+            ServiceTier::builder()
+                .r#type(ServiceTierType::from("economy"))
+                .build()?,
+        )
+        .send()
+        .await
+        .err()
+        .ok_or("an unknown tier must be refused")?
+        .into_service_error();
+    assert!(err.is_validation_exception(), "{err:?}");
+    assert!(
+        err.message()
+            .is_some_and(|m| m.contains("Value 'economy' at 'serviceTier.type'")),
+        "{err:?}"
+    );
     Ok(())
 }
