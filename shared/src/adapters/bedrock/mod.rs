@@ -434,6 +434,55 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn model(id: &str) -> BedrockModel {
+        let config = aws_sdk_bedrockruntime::Config::builder()
+            .behavior_version(aws_sdk_bedrockruntime::config::BehaviorVersion::latest())
+            .build();
+        BedrockModel::new(Client::from_conf(config), id)
+    }
+
+    #[test]
+    fn a_service_tier_goes_only_to_a_model_that_offers_it() {
+        let request = ModelRequest {
+            service_tier: Some(ServiceTier::Flex),
+            ..ModelRequest::default()
+        };
+        let tier = |id: &str| model(id).service_tier(&request).map(|t| t.r#type().clone());
+        assert_eq!(
+            tier("us.amazon.nova-2-lite-v1:0"),
+            Some(ServiceTierType::Flex)
+        );
+        assert_eq!(tier("us.anthropic.claude-haiku-4-5-20251001-v1:0"), None);
+        assert_eq!(tier("acme.unknown-v1"), Some(ServiceTierType::Flex));
+        let default = ModelRequest {
+            service_tier: Some(ServiceTier::Default),
+            ..ModelRequest::default()
+        };
+        assert!(model("us.anthropic.claude-haiku-4-5-20251001-v1:0")
+            .service_tier(&default)
+            .is_some());
+    }
+
+    #[test]
+    fn cache_points_follow_the_models_support() {
+        let request = ModelRequest {
+            system: Some("s".repeat(20_000)),
+            tools: vec![crate::domain::model::ToolSpec {
+                name: "search".into(),
+                description: "d".repeat(20_000),
+                input_schema: json!({"type": "object"}),
+            }],
+            messages: vec![Message::user_text("hi")],
+            prompt_caching: true,
+            ..ModelRequest::default()
+        };
+        let claude = model("us.anthropic.claude-haiku-4-5-20251001-v1:0").cache_plan(&request);
+        assert!(claude.after_tools && claude.after_system && claude.after_message == Some(0));
+        let nova = model("us.amazon.nova-lite-v1:0").cache_plan(&request);
+        assert!(!nova.after_tools && nova.after_system);
+        assert_eq!(model("acme.unknown-v1").cache_plan(&request).points(), 0);
+    }
+
     #[test]
     fn messages_of_every_kind_survive_the_trip_through_converse_types() {
         let messages = vec![
