@@ -5,3 +5,5 @@ pub mod dynamodb;
 pub mod lambda_tools;
 pub mod memory;
 pub mod result_cache;
+#[cfg(feature = "secrets")]
+pub mod secrets;
