@@ -236,6 +236,26 @@ async fn usage_splits_cached_prompt_tokens_from_the_rest() {
 }
 
 #[tokio::test]
+async fn a_stop_sequence_reaches_the_provider_and_cuts_the_answer() {
+    let standin = standin(Options::default()).await;
+    let mut request = ask("Hello there friend");
+    request.inference.stop_sequences = vec!["there".into()];
+    for streaming in [false, true] {
+        let response = model_for(&standin, None, streaming)
+            .converse(&request)
+            .await
+            .expect("answer");
+        assert_eq!(response.message.text(), "You said: Hello ");
+        // OpenAI says `stop` for a stop sequence as for the end of the answer.
+        assert_eq!(response.stop_reason, ModelStopReason::EndTurn);
+        assert_eq!(
+            standin.last_request().expect("sent")["stop"],
+            json!(["there"])
+        );
+    }
+}
+
+#[tokio::test]
 async fn additional_fields_reach_the_provider_and_an_unknown_one_is_invalid() {
     let standin = standin(Options::default()).await;
     let model = model_for(&standin, None, false);

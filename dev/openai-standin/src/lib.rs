@@ -61,10 +61,13 @@
 //! request body bytes / 4, completion tokens = answer characters / 4 (each at least 1),
 //! cached tokens 0.
 //!
-//! The tool choice is honoured: `none` offers the script no tools; `required` and a named
-//! function call a tool even when the text asks for none (the first offered one, or the
-//! named one: the script's `always-tool` rule); a named function answers
-//! `finish_reason: stop`, as OpenAI does for a forced function.
+//! The tool choice and stop sequences go to the script as Converse's `toolChoice` and
+//! `stopSequences`, so they work as there: `required` (`any`) and a named function
+//! (`tool`) force tool calls with no text before them (the calls planned from the text,
+//! else one call of the first offered, or the named, tool); `none` offers the script no
+//! tools; a stop sequence found in the answer's text cuts it there and drops the calls
+//! after it. A named function answers `finish_reason: stop`, as OpenAI does for a forced
+//! function; a stop sequence answers `stop` too (OpenAI does not tell them apart).
 //!
 //! # Test triggers
 //!
@@ -85,6 +88,8 @@
 //!   `prompt_tokens_details.cached_tokens`.
 //! - `[[standin:always-tool]]`, `[[standin:max-tokens]]` → as in the Bedrock stand-in (call
 //!   the first offered tool; half the echo with `finish_reason: length`).
+//! - The Bedrock stand-in's triggers named by Bedrock error (`fail@<model>=`, `fail-first=`,
+//!   `fail-in-stream=`) → 400 `Unknown stand-in trigger ...` here, rather than ignored.
 //!
 //! Failures answer after the `sleep-ms` and latency delays.
 //!

@@ -65,6 +65,8 @@ pub struct ChatRequest {
     pub tools: Vec<String>,
     /// The tool choice (`auto` when absent).
     pub tool_choice: ToolChoice,
+    /// `stop`: the stop sequences.
+    pub stop: Vec<String>,
     /// `stream: true`.
     pub stream: bool,
     /// `stream_options.include_usage: true`.
@@ -169,11 +171,20 @@ impl ChatRequest {
             Some(other) => return Err(ApiError::wrong_type("stream_options", "an object", other)),
         };
         let messages = messages(&body)?;
+        let stop = match body.get("stop") {
+            Some(Value::String(stop)) => vec![stop.clone()],
+            Some(Value::Array(stops)) => stops
+                .iter()
+                .filter_map(|s| s.as_str().map(str::to_owned))
+                .collect(),
+            _ => Vec::new(),
+        };
         Ok(Self {
             model,
             messages,
             tools,
             tool_choice,
+            stop,
             stream,
             include_usage,
         })

@@ -1,21 +1,15 @@
 //! What the fake model answers: the Bedrock stand-in's script ([`bedrock_standin::script`]),
-//! run on the Chat request converted to the Converse shape, so both stand-ins answer a
-//! conversation alike; then the OpenAI-only parts (tool choice, HTTP-status triggers,
-//! cached tokens).
+//! run on the Chat request converted to the Converse shape (tool choice and stop sequences
+//! included), so both stand-ins answer a conversation alike; then the OpenAI-only parts
+//! (finish reasons, HTTP-status triggers, cached tokens).
 
-use bedrock_standin::request::{
-    ContentBlock, ConverseRequest, Message, Tool, ToolConfig, ToolResult, ToolResultContent,
-    ToolSpec, ToolUse,
-};
+use bedrock_standin::request::ConverseRequest;
 use bedrock_standin::script::{self, OutBlock, StopReason};
 use http::StatusCode;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::error::ApiError;
 use crate::request::{ChatMessage, ChatRequest, ToolChoice};
-
-/// The marker the Bedrock script reads as "call the first offered tool".
-const ALWAYS_TOOL: &str = "[[standin:always-tool]]";
 
 /// A tool call of the answer.
 #[derive(Debug, Clone, PartialEq)]
@@ -51,27 +45,17 @@ pub struct Answer {
 
 /// Computes the answer to a validated request whose body was `body_len` bytes.
 pub fn respond(request: &ChatRequest, body_len: usize) -> Answer {
-    let offered: Vec<&str> = match &request.tool_choice {
-        ToolChoice::None => Vec::new(),
-        ToolChoice::Function(name) => vec![name.as_str()],
-        ToolChoice::Auto | ToolChoice::Required => {
-            request.tools.iter().map(String::as_str).collect()
+    let converse = match to_converse(request) {
+        Ok(converse) => converse,
+        Err(message) => {
+            return refused(ApiError::invalid(message).status(StatusCode::INTERNAL_SERVER_ERROR))
         }
     };
-    let mut converse = to_converse(request, &offered);
-    let mut answer = script::respond(&converse, body_len);
-    let forced = matches!(
-        request.tool_choice,
-        ToolChoice::Required | ToolChoice::Function(_)
-    );
-    let called = |a: &script::Answer| {
-        a.blocks
-            .iter()
-            .any(|b| matches!(b, OutBlock::ToolUse { .. }))
+    let call = script::Call {
+        model_id: &request.model,
+        attempt: 0,
     };
-    if forced && !called(&answer) && force_tool(&mut converse) {
-        answer = script::respond(&converse, body_len);
-    }
+    let answer = script::respond(&converse, body_len, &call);
 
     let mut content = Vec::new();
     let mut tool_calls = Vec::new();
@@ -83,6 +67,8 @@ pub fn respond(request: &ChatRequest, body_len: usize) -> Answer {
                 name: name.clone(),
                 arguments: input.to_string(),
             }),
+            // Only with Claude's `thinking` field, which a Chat request cannot carry.
+            OutBlock::Reasoning { .. } => {}
         }
     }
     let finish_reason = match answer.stop_reason {
@@ -91,7 +77,7 @@ pub fn respond(request: &ChatRequest, body_len: usize) -> Answer {
         StopReason::ToolUse if !matches!(request.tool_choice, ToolChoice::Function(_)) => {
             "tool_calls"
         }
-        StopReason::ToolUse | StopReason::EndTurn => "stop",
+        StopReason::ToolUse | StopReason::EndTurn | StopReason::StopSequence => "stop",
     };
     let own = Triggers::scan(request.latest_user_text());
     let failure = if answer.triggers.fail_throttle {
@@ -114,120 +100,101 @@ pub fn respond(request: &ChatRequest, body_len: usize) -> Answer {
     }
 }
 
-/// The Chat conversation in the Converse shape the Bedrock script reads: system messages
-/// left out, a run of tool messages as one user message of tool results, `offered` as the
-/// tool config.
-pub fn to_converse(request: &ChatRequest, offered: &[&str]) -> ConverseRequest {
-    let mut messages: Vec<Message> = Vec::new();
+fn refused(error: ApiError) -> Answer {
+    Answer {
+        content: None,
+        tool_calls: Vec::new(),
+        finish_reason: "stop",
+        prompt_tokens: 1,
+        completion_tokens: 1,
+        cached_tokens: 0,
+        sleep_ms: None,
+        failure: Some(error),
+    }
+}
+
+/// The Chat request as the Converse request the Bedrock script reads, built as Converse JSON
+/// and read with the Bedrock stand-in's own parser: system messages left out, each run of
+/// tool messages one user message of tool results, the tool choice as `toolChoice` (`none`:
+/// no tools offered), `stop` as `stopSequences`.
+pub fn to_converse(request: &ChatRequest) -> Result<ConverseRequest, String> {
+    let mut messages: Vec<Value> = Vec::new();
     for message in &request.messages {
         match message {
             ChatMessage::System(_) => {}
-            ChatMessage::User(text) => messages.push(Message {
-                role: "user".into(),
-                content: Some(text_block(text).into_iter().collect()),
-            }),
+            ChatMessage::User(text) => {
+                let content: Vec<Value> = text_block(text).into_iter().collect();
+                messages.push(json!({"role": "user", "content": content}));
+            }
             ChatMessage::Assistant {
                 content,
                 tool_calls,
             } => {
-                let mut blocks: Vec<ContentBlock> = content
+                let mut blocks: Vec<Value> = content
                     .as_deref()
                     .and_then(text_block)
                     .into_iter()
                     .collect();
                 blocks.extend(tool_calls.iter().map(|call| {
-                    ContentBlock {
-                        tool_use: Some(ToolUse {
-                            tool_use_id: call.id.clone(),
-                            name: call.name.clone(),
-                            input: serde_json::from_str(&call.arguments)
-                                .unwrap_or(Value::String(call.arguments.clone())),
-                        }),
-                        ..ContentBlock::default()
-                    }
+                    let input = serde_json::from_str(&call.arguments)
+                        .unwrap_or(Value::String(call.arguments.clone()));
+                    json!({"toolUse": {"toolUseId": call.id, "name": call.name, "input": input}})
                 }));
-                messages.push(Message {
-                    role: "assistant".into(),
-                    content: Some(blocks),
-                });
+                messages.push(json!({"role": "assistant", "content": blocks}));
             }
             ChatMessage::Tool {
                 tool_call_id,
                 content,
             } => {
-                let result = ContentBlock {
-                    tool_result: Some(ToolResult {
-                        tool_use_id: tool_call_id.clone(),
-                        content: vec![ToolResultContent {
-                            text: Some(content.clone()),
-                            json: None,
-                        }],
-                        status: None,
-                    }),
-                    ..ContentBlock::default()
-                };
-                let joins = messages.last().is_some_and(|m| {
-                    m.role == "user"
-                        && m.content.iter().flatten().all(|b| b.tool_result.is_some())
-                        && m.content.as_ref().is_some_and(|c| !c.is_empty())
+                let result = json!({"toolResult": {"toolUseId": tool_call_id,
+                    "content": [{"text": content}]}});
+                let previous = messages.last_mut().filter(|m| {
+                    m["role"] == "user"
+                        && m["content"].as_array().is_some_and(|blocks| {
+                            !blocks.is_empty()
+                                && blocks.iter().all(|b| b.get("toolResult").is_some())
+                        })
                 });
-                match messages.last_mut().and_then(|m| m.content.as_mut()) {
-                    Some(content) if joins => content.push(result),
-                    _ => messages.push(Message {
-                        role: "user".into(),
-                        content: Some(vec![result]),
-                    }),
+                match previous.and_then(|m| m["content"].as_array_mut()) {
+                    Some(blocks) => blocks.push(result),
+                    None => messages.push(json!({"role": "user", "content": [result]})),
                 }
             }
         }
     }
-    let tool_config = (!offered.is_empty()).then(|| ToolConfig {
-        tools: offered
+    let mut body = json!({"messages": messages});
+    let offered: Vec<&String> = match &request.tool_choice {
+        ToolChoice::None => Vec::new(),
+        _ => request.tools.iter().collect(),
+    };
+    if !offered.is_empty() {
+        let tools: Vec<Value> = offered
             .iter()
-            .map(|name| Tool {
-                tool_spec: Some(ToolSpec {
-                    name: (*name).to_owned(),
-                }),
-            })
-            .collect(),
-    });
-    ConverseRequest {
-        messages: Some(messages),
-        tool_config,
-        inference_config: None,
+            .map(|name| json!({"toolSpec": {"name": name, "inputSchema": {"json": {"type": "object"}}}}))
+            .collect();
+        let choice = match &request.tool_choice {
+            ToolChoice::Required => json!({"any": {}}),
+            ToolChoice::Function(name) => json!({"tool": {"name": name}}),
+            ToolChoice::Auto | ToolChoice::None => json!({"auto": {}}),
+        };
+        body["toolConfig"] = json!({"tools": tools, "toolChoice": choice});
     }
+    let stops: Vec<&String> = request.stop.iter().filter(|s| !s.is_empty()).collect();
+    if !stops.is_empty() {
+        body["inferenceConfig"] = json!({"stopSequences": stops});
+    }
+    ConverseRequest::parse(body.to_string().as_bytes())
 }
 
-fn text_block(text: &str) -> Option<ContentBlock> {
-    (!text.is_empty()).then(|| ContentBlock {
-        text: Some(text.to_owned()),
-        ..ContentBlock::default()
-    })
-}
-
-/// Adds the always-tool marker to the latest user text, so the script calls the first
-/// offered tool; false when there is no user text to add it to.
-fn force_tool(converse: &mut ConverseRequest) -> bool {
-    let latest = converse
-        .messages
-        .iter_mut()
-        .flatten()
-        .rev()
-        .find(|m| m.role == "user" && m.content.iter().flatten().any(|b| b.text.is_some()));
-    match latest.and_then(|m| m.content.as_mut()) {
-        Some(content) => {
-            content.push(ContentBlock {
-                text: Some(ALWAYS_TOOL.to_owned()),
-                ..ContentBlock::default()
-            });
-            true
-        }
-        None => false,
-    }
+fn text_block(text: &str) -> Option<Value> {
+    (!text.is_empty()).then(|| json!({"text": text}))
 }
 
 /// The triggers only this stand-in reads (the Bedrock script reads, and removes from the
-/// text, `fail-throttle`, `sleep-ms=N`, `always-tool` and `max-tokens`).
+/// text, `fail-throttle`, `sleep-ms=N`, `always-tool` and `max-tokens`). The Bedrock
+/// stand-in's error triggers named by Bedrock error (`fail@<model>=`, `fail-first=`,
+/// `fail-in-stream=`) are refused here rather than ignored, so a test does not pass on a
+/// failure that never happened.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Triggers {
     /// `[[standin:fail=<status>]]`.
@@ -236,7 +203,8 @@ pub struct Triggers {
     pub fail_after_tools: Option<StatusCode>,
     /// `[[standin:cached-tokens=N]]`.
     pub cached_tokens: Option<u64>,
-    /// A `fail=` / `fail-after-tools=` marker whose value is not an HTTP error status.
+    /// A `fail=` / `fail-after-tools=` marker whose value is not an HTTP error status, or a
+    /// Bedrock-only error trigger.
     pub unknown: Option<String>,
 }
 
@@ -269,6 +237,11 @@ impl Triggers {
                 }
             } else if let Some(value) = marker.strip_prefix("cached-tokens=") {
                 triggers.cached_tokens = value.trim().parse().ok();
+            } else if ["fail@", "fail-first=", "fail-in-stream="]
+                .iter()
+                .any(|prefix| marker.starts_with(prefix))
+            {
+                triggers.unknown = Some(marker.to_owned());
             }
             rest = &after[end + 2..];
         }
@@ -280,8 +253,9 @@ impl Triggers {
     pub fn failure(&self, after_tools: bool) -> Option<ApiError> {
         if let Some(marker) = &self.unknown {
             return Some(ApiError::invalid(format!(
-                "Unknown stand-in trigger [[standin:{marker}]]: the value must be an HTTP \
-                 error status, 400 to 599"
+                "Unknown stand-in trigger [[standin:{marker}]]: the OpenAI stand-in takes \
+                 fail=<status> and fail-after-tools=<status>, an HTTP error status from 400 \
+                 to 599"
             )));
         }
         self.fail
@@ -367,6 +341,7 @@ mod tests {
         assert_eq!(required.tool_calls.len(), 1);
         assert_eq!(required.tool_calls[0].name, "calculator");
         assert_eq!(required.finish_reason, "tool_calls");
+        assert_eq!(required.content, None, "a forced call comes with no text");
         let named = ask(
             json!({"type": "function", "function": {"name": "current_time"}}),
             "What is 6*7?",
@@ -380,6 +355,22 @@ mod tests {
     }
 
     #[test]
+    fn a_stop_sequence_cuts_the_answer_and_stops() {
+        let cut = answer(
+            json!({"model": "m", "stop": ["there"], "tools": tools(&["calculator"]),
+            "messages": [user("Hello there friend")]}),
+        );
+        assert_eq!(cut.content.as_deref(), Some("You said: Hello "));
+        assert!(cut.tool_calls.is_empty());
+        assert_eq!(cut.finish_reason, "stop");
+        let calls = answer(
+            json!({"model": "m", "stop": "zzz", "tools": tools(&["calculator"]),
+            "messages": [user("6*7?")]}),
+        );
+        assert_eq!(calls.finish_reason, "tool_calls");
+    }
+
+    #[test]
     fn triggers_choose_the_failure() {
         let fail = |text: &str| answer(json!({"model": "m", "messages": [user(text)]})).failure;
         assert_eq!(fail("hi"), None);
@@ -390,6 +381,11 @@ mod tests {
         assert_eq!(
             fail("hi [[standin:fail=503]]").map(|e| e.status),
             Some(StatusCode::SERVICE_UNAVAILABLE)
+        );
+        let bedrock_only = fail("[[standin:fail-in-stream=ModelStreamErrorException]] hi");
+        assert_eq!(
+            bedrock_only.map(|e| e.status),
+            Some(StatusCode::BAD_REQUEST)
         );
         let typo = fail("[[standin:fail=ThrottlingException]]").expect("a failure");
         assert_eq!(typo.status, StatusCode::BAD_REQUEST);
