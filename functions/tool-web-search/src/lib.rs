@@ -2,7 +2,7 @@
 //! Brave Search, [`provider`]) and returns normalized results (`title`, `url`, `snippet`,
 //! `published`) as JSON text.
 //!
-//! The provider's API key lives in Secrets Manager ([`secret`]); it is cached for a TTL and read
+//! The provider's API key lives in Secrets Manager ([`shared::adapters::secrets`]); it is cached for a TTL and read
 //! again once when the provider rejects it, so a rotated key works without a redeploy. The key is
 //! never in a result, an error, a log line or `Debug` output. Without a configured secret (local
 //! `make dev`), searches go keyless to the configured base URL and say that results are not live.
@@ -17,7 +17,6 @@
 
 pub mod config;
 pub mod provider;
-pub mod secret;
 
 use std::sync::Arc;
 
@@ -31,7 +30,7 @@ use shared::{
 
 pub use config::{CacheConfig, ConfigError, ProviderKind, SearchConfig};
 pub use provider::{Brave, ProviderError, SearchProvider, SearchResult, Tavily};
-pub use secret::{ApiKey, KeyCache, KeySource, SecretError, SecretsManagerKeys};
+pub use shared::adapters::secrets::{ApiKey, KeyCache, KeySource, SecretError, SecretsManagerKeys};
 
 use shared::https::Client as HttpClient;
 

@@ -13,7 +13,7 @@ use url::Url;
 
 use shared::https::{Client as HttpClient, HttpError, HttpResponse};
 
-use crate::secret::ApiKey;
+use shared::adapters::secrets::ApiKey;
 
 /// One search result, the same for every provider.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

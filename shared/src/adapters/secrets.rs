@@ -1,8 +1,11 @@
-//! The provider API key: read from Secrets Manager, cached for a TTL, and read again once when
-//! the provider rejects it (the key was rotated).
+//! API keys of third-party providers (the web search APIs, an OpenAI-compatible model), kept
+//! in Secrets Manager (feature `secrets`): read once ([`read_api_key`], at start-up) or through
+//! a [`KeyCache`] that reuses a key for a TTL and reads it again once when the provider rejects
+//! it (the key was rotated).
 //!
-//! The key is an [`ApiKey`], whose `Debug` prints `***` and which has no `Display`; nothing in
-//! this module formats a secret value into an error or a log line.
+//! A secret's string is the raw key or a JSON object with an `api_key` string
+//! ([`parse_secret`]). The key is an [`ApiKey`], whose `Debug` prints `***` and which has no
+//! `Display`; nothing in this module formats a secret value into an error or a log line.
 
 use std::{
     fmt,
@@ -44,16 +47,16 @@ impl fmt::Debug for ApiKey {
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {
     /// Secrets Manager could not be asked or refused.
-    #[error("could not read the search API key secret: {0}")]
+    #[error("could not read the API key secret: {0}")]
     Fetch(String),
     /// The secret has no string value (binary secret).
-    #[error("the search API key secret has no string value")]
+    #[error("the API key secret has no string value")]
     NoString,
     /// The secret is JSON without a usable `api_key`.
-    #[error("the search API key secret is JSON without a non-empty \"api_key\" string")]
+    #[error("the API key secret is JSON without a non-empty \"api_key\" string")]
     BadJson,
     /// The secret is empty.
-    #[error("the search API key secret is empty")]
+    #[error("the API key secret is empty")]
     Empty,
 }
 
@@ -100,15 +103,24 @@ impl SecretsManagerKeys {
 #[async_trait]
 impl KeySource for SecretsManagerKeys {
     async fn fetch(&self) -> Result<ApiKey, SecretError> {
-        let output = self
-            .client
-            .get_secret_value()
-            .secret_id(&self.secret_id)
-            .send()
-            .await
-            .map_err(|error| SecretError::Fetch(DisplayErrorContext(&error).to_string()))?;
-        parse_secret(output.secret_string().ok_or(SecretError::NoString)?)
+        read_api_key(&self.client, &self.secret_id).await
     }
+}
+
+/// Reads the key held by the secret `secret_id` (a name or ARN) once: for a caller that reads
+/// it at start-up (the session handler's model provider). The secret's string is the raw key
+/// or JSON `{"api_key": "..."}`.
+pub async fn read_api_key(
+    client: &aws_sdk_secretsmanager::Client,
+    secret_id: &str,
+) -> Result<ApiKey, SecretError> {
+    let output = client
+        .get_secret_value()
+        .secret_id(secret_id)
+        .send()
+        .await
+        .map_err(|error| SecretError::Fetch(DisplayErrorContext(&error).to_string()))?;
+    parse_secret(output.secret_string().ok_or(SecretError::NoString)?)
 }
 
 /// A key cached for a TTL, shared by the calls of one execution environment.
@@ -173,7 +185,7 @@ impl KeyCache {
     ) -> Result<ApiKey, SecretError> {
         self.fetches.fetch_add(1, Ordering::Relaxed);
         let key = self.source.fetch().await?;
-        tracing::debug!(fetches = self.fetches(), "read the search API key secret");
+        tracing::debug!(fetches = self.fetches(), "read the API key secret");
         *cached = Some((key.clone(), Instant::now()));
         Ok(key)
     }
