@@ -5,7 +5,12 @@ use std::{sync::Arc, time::Duration};
 use lambda_http::{run, service_fn, Error, Request};
 use shared::{
     adapters::lambda_tools::LambdaTools,
-    adapters::{bedrock::BedrockModel, dynamodb::DynamoSessionStore},
+    adapters::{
+        bedrock::BedrockModel,
+        dynamodb::DynamoSessionStore,
+        openai::OpenAiModel,
+        secrets::{ApiKey, KeyCache, SecretsManagerKeys},
+    },
     agent::{Agent, Models, RoleModels},
     aws::timeouts,
     config::{Config, ModelProvider},
@@ -70,8 +75,12 @@ async fn main() -> Result<(), Error> {
     .await
 }
 
+/// How long the OpenAI-compatible provider's API key is kept before Secrets Manager is read
+/// again.
+const OPENAI_KEY_TTL: Duration = Duration::from_secs(300);
+
 /// Builds the model of one id.
-type ModelFactory = Box<dyn Fn(&str) -> Arc<dyn Model>>;
+type ModelFactory = Box<dyn Fn(&str) -> Result<Arc<dyn Model>, Error>>;
 
 /// Every role's chain of models, each call one attempt: the SDK's retries are off, because the
 /// agent's retry layer retries within the turn's time left and falls back along the chain
@@ -87,17 +96,44 @@ fn models(config: &Config, sdk: &aws_config::SdkConfig) -> Result<Models, Error>
                 .build();
             let client = aws_sdk_bedrockruntime::Client::from_conf(bedrock);
             Box::new(move |id: &str| {
-                Arc::new(BedrockModel::new(client.clone(), id)) as Arc<dyn Model>
+                Ok(Arc::new(BedrockModel::new(client.clone(), id)) as Arc<dyn Model>)
             })
         }
-        ModelProvider::OpenAi { .. } => {
-            return Err("MODEL_PROVIDER=openai is not available in this build".into())
+        ModelProvider::OpenAi {
+            base_url,
+            api_key_secret,
+            local_api_key,
+        } => {
+            let url = url::Url::parse(base_url).map_err(|error| {
+                format!("environment variable OPENAI_BASE_URL is invalid: {error}")
+            })?;
+            // The key is read from Secrets Manager through a cache, and read again after a
+            // rejection (a rotated key); a plain key is accepted only in local mode (config).
+            let keys = api_key_secret.as_ref().map(|secret| {
+                let client = aws_sdk_secretsmanager::Client::new(sdk);
+                Arc::new(KeyCache::new(
+                    Arc::new(SecretsManagerKeys::new(client, secret.clone())),
+                    OPENAI_KEY_TTL,
+                ))
+            });
+            let local = local_api_key.clone().map(ApiKey::new);
+            Box::new(move |id: &str| {
+                let model = OpenAiModel::new(url.clone(), id, local.clone(), wall)?;
+                let model = match &keys {
+                    Some(keys) => model.with_key_cache(keys.clone())?,
+                    None => model,
+                };
+                Ok(Arc::new(model) as Arc<dyn Model>)
+            })
         }
     };
     let mut models = Models::default();
     for (role, role_config) in &config.models.roles {
         let chain = ModelChain::new(
-            role_config.chain().map(&model).collect(),
+            role_config
+                .chain()
+                .map(&model)
+                .collect::<Result<Vec<_>, _>>()?,
             &config.models.prices,
         );
         let mut role_models = RoleModels::new(chain, config.role_budgets[role]);
