@@ -113,6 +113,7 @@ cat <<EOF
 
 Local stack is up (table $TABLE_NAME, Bedrock: $BEDROCK_MODE${AWS_ENDPOINT_URL_BEDROCK_RUNTIME:+ at $AWS_ENDPOINT_URL_BEDROCK_RUNTIME}).
 Functions: $concurrency concurrent instances each (DEV_CONCURRENCY).
+Model: $MODEL_ID (${MODEL_PROVIDER:-bedrock}; roles, fallback and prices: docs/models.md).
 Tools: calculator, current_time, and through the Invoke API: ${TOOL_FUNCTIONS//,/, }.
 Web search: $SEARCH_MODE.
 The first request waits for cargo lambda watch to compile the function. Ctrl-C stops everything.
