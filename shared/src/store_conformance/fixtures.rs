@@ -31,7 +31,7 @@ pub fn trace(turn: u64) -> TurnTrace {
     }
 }
 
-/// A turn's commit: usage (10, 5), cost 0.1, title `title <turn>`, no idempotency record.
+/// A turn's commit: usage (10 in, 5 out, 7 read from and 3 written to the cache), cost 0.1, title `title <turn>`, no idempotency record.
 pub fn commit(expected: u64, turn: u64, messages: Vec<Message>, now: DateTime<Utc>) -> TurnCommit {
     TurnCommit {
         expected_version: expected,

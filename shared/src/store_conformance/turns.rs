@@ -50,6 +50,11 @@ pub async fn appended_turns_are_loaded_back_in_order_with_totals(store: &dyn Ses
         (header.usage.input_tokens, header.usage.output_tokens),
         (20, 10)
     );
+    assert_eq!(
+        (header.usage.cache_read_tokens, header.usage.cache_write_tokens),
+        (14, 6),
+        "cache tokens add up too"
+    );
     assert!(
         (header.cost_usd - 0.2).abs() < 1e-9,
         "cost {}",
