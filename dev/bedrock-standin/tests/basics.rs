@@ -169,7 +169,7 @@ async fn invalid_conversation_is_a_validation_exception() -> TestResult {
 #[tokio::test]
 async fn malformed_body_is_a_validation_exception_and_stats_count() -> TestResult {
     let (standin, _client) = start().await?;
-    let http = reqwest::Client::new();
+    let http = http_client();
     let url = format!(
         "{}/model/{}/converse",
         standin.endpoint_url(),
@@ -268,7 +268,9 @@ async fn stats_count_calls_per_model_id() -> TestResult {
     assert_eq!(stats.calls("never-called"), 0);
     assert_eq!((stats.converse(), stats.converse_stream()), (4, 1));
 
-    let json: Value = reqwest::get(format!("{}/__stats", standin.endpoint_url()))
+    let json: Value = http_client()
+        .get(format!("{}/__stats", standin.endpoint_url()))
+        .send()
         .await?
         .json()
         .await?;
@@ -389,4 +391,11 @@ async fn service_tier_is_validated_and_echoed() -> TestResult {
         "{err:?}"
     );
     Ok(())
+}
+
+/// A plain HTTP client. reqwest has rustls but no crypto provider of its own in this
+/// workspace (the OpenAI adapter brings its TLS configuration): install ring's as the default.
+fn http_client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
 }

@@ -23,9 +23,7 @@ async fn chat(
     key: Option<&str>,
     body: &Value,
 ) -> Result<(u16, Value), Box<dyn std::error::Error>> {
-    let mut request = reqwest::Client::new()
-        .post(format!("{base}/chat/completions"))
-        .json(body);
+    let mut request = client().post(format!("{base}/chat/completions")).json(body);
     if let Some(key) = key {
         request = request.bearer_auth(key);
     }
@@ -87,7 +85,7 @@ async fn a_streamed_answer_is_server_sent_chunks_ending_in_usage_and_done() -> T
     let mut body = ask("What is (2+3)*4?");
     body["stream"] = json!(true);
     body["stream_options"] = json!({"include_usage": true});
-    let response = reqwest::Client::new()
+    let response = client()
         .post(format!("{}/chat/completions", standin.base_url()))
         .json(&body)
         .send()
@@ -163,7 +161,7 @@ async fn with_a_key_set_requests_need_it_as_a_bearer_token() -> TestResult {
         200
     );
     assert_eq!(standin.stats().unauthorized(), 3);
-    let client = reqwest::Client::new();
+    let client = client();
     let models = client.get(format!("{base}/models")).send().await?;
     assert_eq!(
         models.status().as_u16(),
@@ -189,7 +187,7 @@ async fn with_a_key_set_requests_need_it_as_a_bearer_token() -> TestResult {
 #[tokio::test]
 async fn triggers_answer_with_openai_errors() -> TestResult {
     let standin = start(Options::default()).await?;
-    let response = reqwest::Client::new()
+    let response = client()
         .post(format!("{}/chat/completions", standin.base_url()))
         .json(&ask("[[standin:fail-throttle]] hi"))
         .send()
@@ -274,7 +272,7 @@ async fn unknown_models_routes_and_invalid_requests_are_refused() -> TestResult 
     assert_eq!(refused["error"]["type"], "invalid_request_error");
     assert_eq!(refused["error"]["param"], "messages.[1].role");
 
-    let client = reqwest::Client::new();
+    let client = client();
     let list: Value = client
         .get(format!("{base}/models"))
         .send()
@@ -294,4 +292,11 @@ async fn unknown_models_routes_and_invalid_requests_are_refused() -> TestResult 
         "Invalid URL (POST /v1/completions)"
     );
     Ok(())
+}
+
+/// A plain HTTP client. reqwest has rustls but no crypto provider of its own in this
+/// workspace (the OpenAI adapter brings its TLS configuration): install ring's as the default.
+fn client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
 }

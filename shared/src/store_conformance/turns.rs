@@ -51,7 +51,10 @@ pub async fn appended_turns_are_loaded_back_in_order_with_totals(store: &dyn Ses
         (20, 10)
     );
     assert_eq!(
-        (header.usage.cache_read_tokens, header.usage.cache_write_tokens),
+        (
+            header.usage.cache_read_tokens,
+            header.usage.cache_write_tokens
+        ),
         (14, 6),
         "cache tokens add up too"
     );

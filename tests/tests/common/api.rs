@@ -18,6 +18,8 @@ pub fn env(name: &str) -> String {
 }
 
 pub fn http() -> reqwest::Client {
+    // reqwest has rustls but no crypto provider of its own in this workspace: use ring's.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder()
         // The first request may wait for `cargo lambda watch` to compile the function.
         .timeout(Duration::from_secs(600))
