@@ -9,18 +9,16 @@ use crate::cache::{Cache, Layout};
 use crate::eventstream::{encode_event, encode_exception};
 use crate::request::ConverseRequest;
 use crate::script::{self, Answer, Call, OutBlock};
+use crate::server::Body;
 use crate::Stats;
 use bytes::Bytes;
 use http::{header, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
-use hyper::body::{Frame, Incoming, SizeHint};
+use hyper::body::Incoming;
 use serde_json::{json, Value};
-use std::collections::VecDeque;
 use std::convert::Infallible;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 /// Largest request body accepted (Bedrock's own limit is in the same range).
@@ -47,59 +45,6 @@ pub(crate) struct State {
     pub cache: Mutex<Cache>,
     /// Smallest prefix, in tokens, a cache point needs to count.
     pub cache_min_tokens: u64,
-}
-
-/// A response body made of pre-built chunks; each chunk is sent as its own
-/// frame. Sized bodies get a `content-length`, unsized ones are chunked.
-#[derive(Debug)]
-pub struct Body {
-    chunks: VecDeque<Bytes>,
-    sized: bool,
-}
-
-impl Body {
-    fn full(bytes: impl Into<Bytes>) -> Self {
-        Self {
-            chunks: VecDeque::from([bytes.into()]),
-            sized: true,
-        }
-    }
-
-    fn streamed(chunks: Vec<Bytes>) -> Self {
-        Self {
-            chunks: chunks.into(),
-            sized: false,
-        }
-    }
-}
-
-impl hyper::body::Body for Body {
-    type Data = Bytes;
-    type Error = Infallible;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        Poll::Ready(
-            self.get_mut()
-                .chunks
-                .pop_front()
-                .map(|c| Ok(Frame::data(c))),
-        )
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.chunks.is_empty()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        let len: usize = self.chunks.iter().map(Bytes::len).sum();
-        match (self.sized, u64::try_from(len)) {
-            (true, Ok(len)) => SizeHint::with_exact(len),
-            _ => SizeHint::default(),
-        }
-    }
 }
 
 /// Which Bedrock operation a path names.

@@ -256,6 +256,7 @@ mod hash;
 mod http;
 pub mod request;
 pub mod script;
+pub mod server;
 mod text;
 pub mod thinking;
 mod tools;
@@ -266,7 +267,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinHandle;
 
 /// Most distinct model ids [`Stats`] counts one by one; calls to further ids still count in
 /// the per-operation totals.
@@ -457,37 +458,7 @@ pub async fn serve_with(listener: TcpListener, options: Options) -> std::io::Res
         )),
         cache_min_tokens: options.cache_min_tokens,
     });
-    let mut connections = JoinSet::new();
-    loop {
-        let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
-            Some(_) = connections.join_next() => continue,
-        };
-        let stream = match accepted {
-            Ok((stream, _peer)) => stream,
-            Err(e) if is_transient(&e) => {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-                continue;
-            }
-            Err(e) => return Err(e),
-        };
-        let state = Arc::clone(&state);
-        connections.spawn(async move {
-            let service =
-                hyper::service::service_fn(move |req| http::handle(Arc::clone(&state), req));
-            // A client hanging up mid-request is not the server's problem.
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                .await;
-        });
-    }
-}
-
-fn is_transient(e: &std::io::Error) -> bool {
-    use std::io::ErrorKind::*;
-    matches!(e.kind(), ConnectionAborted | ConnectionReset | Interrupted | WouldBlock)
-        // EMFILE / ENFILE: out of file descriptors, worth waiting for.
-        || matches!(e.raw_os_error(), Some(23 | 24))
+    server::accept_loop(listener, move |req| http::handle(Arc::clone(&state), req)).await
 }
 
 /// A stand-in running on a background task, for tests: bound to

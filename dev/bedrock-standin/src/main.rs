@@ -8,134 +8,13 @@
 //! `STANDIN_CACHE_MIN_TOKENS`, `STANDIN_CACHE_TTL_SECS`), or a bind failure exit 2 with a
 //! message on stderr.
 
-use bedrock_standin::{serve_with, Options};
-use std::io::Write;
-use std::net::SocketAddr;
 use std::process::ExitCode;
-use tokio::net::TcpListener;
+
+use bedrock_standin::{serve_with, server::run_binary, Options};
 
 const USAGE: &str = "usage: bedrock-standin [--listen 127.0.0.1:0]";
 
-/// The address to bind, from `--listen ADDR` / `--listen=ADDR`; `None` for `--help`.
-fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<SocketAddr>, String> {
-    let mut listen = "127.0.0.1:0".to_string();
-    while let Some(arg) = args.next() {
-        if arg == "--help" || arg == "-h" {
-            return Ok(None);
-        } else if arg == "--listen" {
-            listen = args
-                .next()
-                .ok_or_else(|| format!("--listen needs a value\n{USAGE}"))?;
-        } else if let Some(value) = arg.strip_prefix("--listen=") {
-            listen = value.to_string();
-        } else {
-            return Err(format!("unknown argument {arg:?}\n{USAGE}"));
-        }
-    }
-    let addr: SocketAddr = listen
-        .parse()
-        .map_err(|e| format!("--listen {listen:?} is not an IP:port address: {e}"))?;
-    if !addr.ip().is_loopback() {
-        return Err(format!(
-            "--listen {addr} is not a loopback address; refusing to bind it"
-        ));
-    }
-    Ok(Some(addr))
-}
-
-/// Installs the SIGTERM and SIGINT handlers now; the returned future resolves
-/// when either signal arrives.
-fn install_shutdown() -> std::io::Result<impl std::future::Future<Output = ()>> {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut term = signal(SignalKind::terminate())?;
-        let mut int = signal(SignalKind::interrupt())?;
-        Ok(async move {
-            tokio::select! {
-                _ = term.recv() => {},
-                _ = int.recv() => {},
-            }
-        })
-    }
-    #[cfg(not(unix))]
-    {
-        Ok(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-    }
-}
-
 #[tokio::main]
 async fn main() -> ExitCode {
-    let fail = |message: String| {
-        eprintln!("bedrock-standin: {message}");
-        ExitCode::from(2)
-    };
-    let addr = match parse_args(std::env::args().skip(1)) {
-        Ok(Some(addr)) => addr,
-        Ok(None) => {
-            println!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Err(message) => return fail(message),
-    };
-    let options = match Options::from_env() {
-        Ok(options) => options,
-        Err(message) => return fail(message),
-    };
-    let listener = match TcpListener::bind(addr).await {
-        Ok(listener) => listener,
-        Err(e) => return fail(format!("cannot bind {addr}: {e}")),
-    };
-    let bound = match listener.local_addr() {
-        Ok(bound) => bound,
-        Err(e) => return fail(format!("cannot read the bound address: {e}")),
-    };
-    // Install the signal handlers before announcing readiness.
-    let shutdown = match install_shutdown() {
-        Ok(shutdown) => shutdown,
-        Err(e) => return fail(format!("cannot listen for signals: {e}")),
-    };
-    let mut stdout = std::io::stdout().lock();
-    if writeln!(stdout, "bedrock-standin listening on http://{bound}")
-        .and_then(|()| stdout.flush())
-        .is_err()
-    {
-        return fail("cannot write to stdout".to_string());
-    }
-    drop(stdout);
-
-    tokio::select! {
-        result = serve_with(listener, options) => match result {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => fail(format!("server stopped: {e}")),
-        },
-        () = shutdown => ExitCode::SUCCESS,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_args;
-
-    fn parse(args: &[&str]) -> Result<String, String> {
-        parse_args(args.iter().map(|s| s.to_string()))
-            .map(|a| a.map_or_else(|| "help".to_string(), |a| a.to_string()))
-    }
-
-    #[test]
-    fn parses_listen_and_refuses_non_loopback() {
-        assert_eq!(parse(&[]), Ok("127.0.0.1:0".into()));
-        assert_eq!(
-            parse(&["--listen", "127.0.0.1:8080"]),
-            Ok("127.0.0.1:8080".into())
-        );
-        assert_eq!(parse(&["--listen=[::1]:9"]), Ok("[::1]:9".into()));
-        assert!(parse(&["--listen", "0.0.0.0:80"]).is_err());
-        assert!(parse(&["--listen"]).is_err());
-        assert!(parse(&["--listen", "localhost:80"]).is_err());
-        assert!(parse(&["--port", "1"]).is_err());
-        assert_eq!(parse(&["--help"]), Ok("help".into()));
-    }
+    run_binary("bedrock-standin", USAGE, Options::from_env, serve_with).await
 }

@@ -1,79 +1,24 @@
 //! HTTP routing, the key check and the wire responses.
 
-use std::collections::VecDeque;
 use std::convert::Infallible;
-use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
-use hyper::body::{Frame, Incoming, SizeHint};
+use hyper::body::Incoming;
 use serde_json::{json, Value};
 
 use crate::error::ApiError;
 use crate::request::ChatRequest;
 use crate::wire::{self, Envelope};
 use crate::{script, State};
+use bedrock_standin::server::Body;
 
 /// Largest request body accepted.
 const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
-
-/// A response body of pre-built chunks, each sent as its own frame; sized bodies get a
-/// `content-length`, streamed ones are chunked.
-#[derive(Debug)]
-pub struct Body {
-    chunks: VecDeque<Bytes>,
-    sized: bool,
-}
-
-impl Body {
-    fn full(bytes: impl Into<Bytes>) -> Self {
-        Self {
-            chunks: VecDeque::from([bytes.into()]),
-            sized: true,
-        }
-    }
-
-    fn streamed(chunks: Vec<Bytes>) -> Self {
-        Self {
-            chunks: chunks.into(),
-            sized: false,
-        }
-    }
-}
-
-impl hyper::body::Body for Body {
-    type Data = Bytes;
-    type Error = Infallible;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        Poll::Ready(
-            self.get_mut()
-                .chunks
-                .pop_front()
-                .map(|c| Ok(Frame::data(c))),
-        )
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.chunks.is_empty()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        let len: usize = self.chunks.iter().map(Bytes::len).sum();
-        match (self.sized, u64::try_from(len)) {
-            (true, Ok(len)) => SizeHint::with_exact(len),
-            _ => SizeHint::default(),
-        }
-    }
-}
 
 /// Serves one request; never fails (errors become OpenAI error responses).
 pub(crate) async fn handle(

@@ -118,7 +118,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use tokio::net::TcpListener;
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinHandle;
 
 /// The default context window, in the stand-in's tokens (GPT-4o's 128 000).
 pub const DEFAULT_CONTEXT_TOKENS: u64 = 128_000;
@@ -315,38 +315,8 @@ pub async fn serve_with(listener: TcpListener, options: Options) -> std::io::Res
 }
 
 async fn serve_state(listener: TcpListener, state: Arc<State>) -> std::io::Result<()> {
-    let mut connections = JoinSet::new();
-    loop {
-        let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
-            Some(_) = connections.join_next() => continue,
-        };
-        let stream = match accepted {
-            Ok((stream, _peer)) => stream,
-            Err(e) if is_transient(&e) => {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-                continue;
-            }
-            Err(e) => return Err(e),
-        };
-        let state = Arc::clone(&state);
-        connections.spawn(async move {
-            let service =
-                hyper::service::service_fn(move |req| http::handle(Arc::clone(&state), req));
-            // A client hanging up mid-request is not the server's problem.
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                .await;
-        });
-    }
-}
-
-fn is_transient(e: &std::io::Error) -> bool {
-    use std::io::ErrorKind::*;
-    matches!(
-        e.kind(),
-        ConnectionAborted | ConnectionReset | Interrupted | WouldBlock
-    ) || matches!(e.raw_os_error(), Some(23 | 24))
+    bedrock_standin::server::accept_loop(listener, move |req| http::handle(Arc::clone(&state), req))
+        .await
 }
 
 /// A stand-in on a background task, for tests: bound to `127.0.0.1:0`, stopped on drop.

@@ -57,12 +57,17 @@ struct Prepared<'m> {
 impl Agent {
     /// Runs one turn and stores it.
     pub async fn send_message(&self, request: TurnRequest<'_>) -> Result<TurnResult, AgentError> {
+        // An unknown role is refused before any I/O.
+        let models = self
+            .models
+            .get(request.role)
+            .ok_or(AgentError::RoleNotConfigured(request.role))?;
         let limits = self.limits(request.time_left);
         let claim = match self.claim(&request, limits).await? {
             Claimed::Replay(result) => return Ok(*result),
             Claimed::Held(claim) => claim,
         };
-        let outcome = self.run(&request, limits, claim.as_ref()).await;
+        let outcome = self.run(&request, models, limits, claim.as_ref()).await;
         if let (Err(_), Some(claim)) = (&outcome, &claim) {
             self.release(&request, claim).await;
         }
@@ -73,10 +78,11 @@ impl Agent {
     async fn run(
         &self,
         request: &TurnRequest<'_>,
+        models: &RoleModels,
         limits: TurnLimits,
         claim: Option<&IdempotencyClaim>,
     ) -> Result<TurnResult, AgentError> {
-        let mut prepared = self.prepare(request, limits).await?;
+        let mut prepared = self.prepare(request, models, limits).await?;
         let failure = self.drive(request, &mut prepared).await?;
         let result = result_of(request, &prepared, failure);
         match self.commit(request, &prepared, &result, claim).await {
@@ -128,11 +134,12 @@ impl Agent {
     }
 
     /// Step 2: loads the window and the tools concurrently, chooses the history, starts the state.
-    async fn prepare(
+    async fn prepare<'m>(
         &self,
         request: &TurnRequest<'_>,
+        models: &'m RoleModels,
         limits: TurnLimits,
-    ) -> Result<Prepared<'_>, AgentError> {
+    ) -> Result<Prepared<'m>, AgentError> {
         let (window, tools) = tokio::join!(
             self.store.load_window(
                 request.user_id,
@@ -141,10 +148,6 @@ impl Agent {
             ),
             self.tools.specs(),
         );
-        let models = self
-            .models
-            .get(request.role)
-            .ok_or(AgentError::RoleNotConfigured(request.role))?;
         let mut window = window?;
         let mut tools = tools?;
         // One order, whatever order the sources listed them in: the prompt cache's prefix
