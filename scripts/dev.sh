@@ -34,6 +34,7 @@ cleanup() {
     local rc=$?
     trap - EXIT INT TERM
     [[ -n "$tail_pid" ]] && kill "$tail_pid" 2>/dev/null || true
+    rm -f "$DEV_DIR/stack.json"
     if [[ -n "$watch_pid" ]]; then
         kill_pid_tree "$watch_pid" "cargo lambda watch"
         rm -f "$PID_DIR/watch.pid"
@@ -86,6 +87,11 @@ else
     SEARCH_MODE="${SEARCH_PROVIDER:-tavily}, key from the secret $SEARCH_API_KEY_SECRET"
 fi
 export AWS_ENDPOINT_URL_LAMBDA="http://127.0.0.1:$port"
+API="http://127.0.0.1:$port/lambda-url/$FUNCTION_BINARY"
+STREAM="http://127.0.0.1:$port/lambda-url/$STREAM_BINARY"
+CONSOLE="$API/console"
+# The console and `lambda-agent` learn where turns stream from (GET /console/config.json).
+export STREAM_URL="$STREAM"
 
 mkdir -p "$PID_DIR" "$LOG_DIR"
 : >"$LOG_DIR/watch.log"
@@ -108,7 +114,8 @@ for ((i = 0; i < 600; i++)); do
 done
 is_port_free "$port" && die "dev: cargo lambda watch is not listening on 127.0.0.1:$port"
 
-API="http://127.0.0.1:$port/lambda-url/$FUNCTION_BINARY"
+# Where `lambda-agent` (make chat) finds this stack.
+write_stack_file "$DEV_DIR/stack.json" "$API" "$STREAM" "$CONSOLE"
 cat <<EOF
 
 Local stack is up (table $TABLE_NAME, Bedrock: $BEDROCK_MODE${AWS_ENDPOINT_URL_BEDROCK_RUNTIME:+ at $AWS_ENDPOINT_URL_BEDROCK_RUNTIME}).
@@ -119,6 +126,8 @@ Web search: $SEARCH_MODE.
 The first request waits for cargo lambda watch to compile the function. Ctrl-C stops everything.
 
 API: $API
+STREAM: $STREAM
+Console: $CONSOLE
 
 Try it (AUTH_MODE=insecure-local: the caller is the x-user-id header):
   API=$API
@@ -126,6 +135,9 @@ Try it (AUTH_MODE=insecure-local: the caller is the x-user-id header):
   curl -s -X POST \$API/sessions/\$SESSION/messages -H 'x-user-id: alice' -H 'content-type: application/json' -d '{"message":"What is 12*(3+4)?"}'
   curl -s -X POST \$API/sessions/\$SESSION/messages -H 'x-user-id: alice' -H 'content-type: application/json' -d '{"message":"Search for rust lambda cold starts"}'
   curl -s \$API/sessions/\$SESSION/trace -H 'x-user-id: alice'
+Streamed (text/event-stream: text, tool_start, tool_end, done):
+  curl -N -X POST $STREAM/sessions/\$SESSION/messages -H 'x-user-id: alice' -H 'content-type: application/json' -d '{"message":"What is 12*7?"}'
+Chat in the terminal: make chat. Console in a browser: $CONSOLE (user id alice).
 
 cargo lambda watch log (also in ${LOG_DIR#"$REPO_ROOT"/}/watch.log):
 EOF

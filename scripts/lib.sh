@@ -24,6 +24,8 @@ DDB_LAUNCHER_SRC="$REPO_ROOT/dev/dynamodb-local/LoopbackDynamoDbLocal.java"
 
 # The binary name of the session handler (cargo package functions/session-handler).
 FUNCTION_BINARY="session-handler"
+# The streaming session handler (the same package's second binary), a Function URL deployed.
+STREAM_BINARY="session-stream"
 DEFAULT_MODEL_ID="us.anthropic.claude-haiku-4-5-20251001-v1:0"
 
 # How many instances of each function `cargo lambda watch` runs at once (`make dev` and the
@@ -36,6 +38,12 @@ DEFAULT_DEV_CONCURRENCY=4
 export PATH="$VENV/bin:$PATH"
 
 log() { printf '%s\n' "$*" >&2; }
+
+# write_stack_file FILE API STREAM CONSOLE: where a local stack answers, for `lambda-agent`.
+write_stack_file() {
+    python3 -c 'import json, sys; print(json.dumps({"api": sys.argv[2], "stream": sys.argv[3], "console": sys.argv[4], "auth_mode": "insecure-local"}, indent=2))' \
+        "$@" >"$1"
+}
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
 # dev_concurrency: DEV_CONCURRENCY (default $DEFAULT_DEV_CONCURRENCY) checked, on stdout; fails

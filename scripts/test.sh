@@ -13,7 +13,8 @@
 #             its key from moto and asks the search stand-in), each function with
 #             DEV_CONCURRENCY concurrent instances (default 4; tests/tests/concurrency.rs checks
 #             that overlapping requests are served at once), warmed up with GET /tools
-#   test      cargo test --workspace --all-targets, with E2E_API_URL, TABLE_NAME,
+#   test      cargo test --workspace --all-targets, with E2E_API_URL, E2E_STREAM_URL (the
+#             streaming function), TABLE_NAME,
 #             AWS_ENDPOINT_URL_DYNAMODB / DYNAMODB_ENDPOINT,
 #             AWS_ENDPOINT_URL_BEDROCK_RUNTIME / BEDROCK_ENDPOINT, AWS_ENDPOINT_URL_SECRETS_MANAGER,
 #             SEARCH_STANDIN_URL, E2E_WATCH_LOG and E2E_SEARCH_API_KEY (the key's value, given to
@@ -167,6 +168,7 @@ start_watch() {
         TOOL_FUNCTIONS="web_search=tool-web-search,http_fetch=tool-http-fetch,run_javascript=tool-code-interpreter" \
         TOOL_LIST_TIMEOUT_MS=600000 TOOL_LIST_RETRY_MS=5000 \
         AWS_ENDPOINT_URL_LAMBDA="http://127.0.0.1:$port" \
+        STREAM_URL="http://127.0.0.1:$port/lambda-url/$STREAM_BINARY" \
         SEARCH_PROVIDER=tavily SEARCH_BASE_URL="$SEARCH_STANDIN_URL" SEARCH_API_KEY_SECRET="$SEARCH_SECRET_ID" \
         setsid bash -c 'echo $$ >"$0" && exec "$@"' "$PID_DIR/watch.pid" \
         cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$port" --concurrency "$DEV_CONCURRENCY") \
@@ -174,7 +176,8 @@ start_watch() {
     for ((i = 0; i < 100; i++)); do [[ -s "$PID_DIR/watch.pid" ]] && break; sleep 0.05; done
     pid="$(cat "$PID_DIR/watch.pid" 2>/dev/null)" || { echo "no PID for cargo lambda watch"; return 1; }
     export E2E_API_URL="http://127.0.0.1:$port/lambda-url/$FUNCTION_BINARY"
-    echo "cargo lambda watch pid $pid ($DEV_CONCURRENCY concurrent instances of each function); E2E_API_URL=$E2E_API_URL"
+    export E2E_STREAM_URL="http://127.0.0.1:$port/lambda-url/$STREAM_BINARY"
+    echo "cargo lambda watch pid $pid ($DEV_CONCURRENCY concurrent instances of each function); E2E_API_URL=$E2E_API_URL E2E_STREAM_URL=$E2E_STREAM_URL"
     # Warm up: the first invocation compiles/starts the function. Any HTTP answer ends the
     # wait; only 200 passes. At most 15 minutes in all.
     local deadline=$((SECONDS + 900))

@@ -272,6 +272,7 @@ async fn timed_turns(
                     role: ModelRole::Reasoning,
                     arrived: std::time::Instant::now(),
                     time_left: None,
+                    sink: None,
                 })
                 .await
                 .expect("the turn runs");
@@ -301,6 +302,7 @@ async fn sanity_turn(agent: &Agent, store: &dyn SessionStore) {
             role: ModelRole::Reasoning,
             arrived: std::time::Instant::now(),
             time_left: None,
+            sink: None,
         })
         .await
         .expect("the turn runs");
@@ -361,7 +363,7 @@ fn turn(c: &mut Criterion) {
     let run = |(request, context): (ModelRequest, TurnContext)| {
         rt.block_on(async {
             let mut state = TurnState::start(request, Message::user_text(QUESTION), limits, budget);
-            drive_turn(&mut state, &chain, &tools, &context)
+            drive_turn(&mut state, &chain, &tools, &context, None)
                 .await
                 .expect("the turn runs");
             state

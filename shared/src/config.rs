@@ -83,6 +83,10 @@ pub struct Config {
     /// Back-off before executors that failed to list are asked again: first and longest
     /// (`TOOL_LIST_RETRY_MS`, default 30000; `TOOL_LIST_RETRY_MAX_MS`, default 300000).
     pub tool_list_retry: (Duration, Duration),
+    /// The longest a streamed turn may run (`STREAM_MAX_WALL_TIME_MS`, default 300000, at most
+    /// 900000: Lambda's own limit). It replaces `MAX_WALL_TIME_MS` in the streaming function,
+    /// which is not bound by API Gateway's 30 s.
+    pub stream_max_wall_time: Duration,
     /// The agent's behaviour.
     pub agent: AgentSettings,
 }
@@ -169,7 +173,15 @@ impl Config {
             millis("TOOL_LIST_RETRY_MS", 30_000)?,
             millis("TOOL_LIST_RETRY_MAX_MS", 300_000)?,
         );
+        let stream_max_wall_time: u64 = parse(&get, "STREAM_MAX_WALL_TIME_MS")?.unwrap_or(300_000);
+        if !(1_000..=900_000).contains(&stream_max_wall_time) {
+            return Err(ConfigError::Invalid {
+                name: "STREAM_MAX_WALL_TIME_MS",
+                reason: "must be between 1000 and 900000 (Lambda's 15 minutes)".into(),
+            });
+        }
         Ok(Self {
+            stream_max_wall_time: Duration::from_millis(stream_max_wall_time),
             tool_functions,
             tool_list_timeout,
             tool_list_retry,
@@ -409,6 +421,30 @@ mod tests {
                 .map(|e| e.to_string())
                 .unwrap_or_default();
             assert!(error.contains(name), "{pair:?}: {error}");
+        }
+    }
+
+    #[test]
+    fn a_streamed_turn_has_its_own_time_limit_within_lambdas() {
+        let base = [("TABLE_NAME", "t"), ("MODEL_ID", "m")];
+        assert_eq!(
+            config(&base).expect("valid").stream_max_wall_time,
+            Duration::from_secs(300)
+        );
+        let set = config(&[base[0], base[1], ("STREAM_MAX_WALL_TIME_MS", "600000")]);
+        assert_eq!(
+            set.expect("valid").stream_max_wall_time,
+            Duration::from_secs(600)
+        );
+        for value in ["0", "900001", "soon"] {
+            let error = config(&[base[0], base[1], ("STREAM_MAX_WALL_TIME_MS", value)])
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(
+                error.contains("STREAM_MAX_WALL_TIME_MS"),
+                "{value}: {error}"
+            );
         }
     }
 

@@ -18,7 +18,7 @@ use crate::{
         turn::{Action, ToolRun, TurnState},
     },
     models::{ModelChain, RetryPolicy},
-    ports::{CallContext, ModelError, ToolInvoker},
+    ports::{CallContext, ModelError, ToolInvoker, TurnSink},
 };
 
 /// Who runs the turn and how long each tool may take.
@@ -40,11 +40,15 @@ pub struct TurnContext {
 }
 
 /// Runs the turn until it is done. Fails only when the model fails.
+///
+/// With a `sink`, the turn is streamed: the model's text goes to it as it is generated, and
+/// each tool call as it starts and ends; without, model calls are buffered.
 pub async fn drive_turn(
     state: &mut TurnState,
     models: &ModelChain,
     tools: &dyn ToolInvoker,
     context: &TurnContext,
+    sink: Option<&dyn TurnSink>,
 ) -> Result<(), ModelError> {
     let started = context.started;
     let deadline = started + state.limits().max_wall_time;
@@ -53,7 +57,15 @@ pub async fn drive_turn(
             Action::Done => return Ok(()),
             Action::CallModel(request) => {
                 let call_started = Instant::now();
-                match models.converse(request, deadline, &context.retry).await {
+                let answer = match sink {
+                    Some(sink) => {
+                        models
+                            .converse_stream(request, deadline, &context.retry, sink)
+                            .await
+                    }
+                    None => models.converse(request, deadline, &context.retry).await,
+                };
+                match answer {
                     Ok(answer) => state.record_model_response(
                         answer.response,
                         call_started.elapsed(),
@@ -86,11 +98,18 @@ pub async fn drive_turn(
             Action::CallTools { calls, timeout } => {
                 let timeout = timeout.min(context.tool_timeout);
                 let calls = calls.to_vec();
-                let runs = join_all(
-                    calls
-                        .into_iter()
-                        .map(|call| run_tool(tools, call, context, timeout)),
-                )
+                if let Some(sink) = sink {
+                    for call in &calls {
+                        sink.tool_start(call);
+                    }
+                }
+                let runs = join_all(calls.into_iter().map(|call| async move {
+                    let run = run_tool(tools, call, context, timeout).await;
+                    if let Some(sink) = sink {
+                        sink.tool_end(&run.call.tool_use_id, run.output.status, run.latency);
+                    }
+                    run
+                }))
                 .await;
                 state.record_tool_results(runs);
             }

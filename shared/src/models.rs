@@ -14,19 +14,26 @@
 //! `Retry-After`. The SDK's own retries are turned off where the clients are built, so
 //! attempts never multiply.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
 
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use crate::{
+    domain::message::{ToolCall, ToolStatus},
     domain::{
         model::{ModelRequest, ModelResponse},
         pricing::{PriceBook, Pricing},
         trace::FailedAttempt,
         turn::AnsweredBy,
     },
-    ports::{Model, ModelError},
+    ports::{Model, ModelError, TurnSink},
 };
 
 /// What a model is configured for.
@@ -184,6 +191,32 @@ impl ModelChain {
         deadline: Instant,
         policy: &RetryPolicy,
     ) -> Result<Answered, ChainFailure> {
+        self.call(request, deadline, policy, None).await
+    }
+
+    /// [`ModelChain::converse`] with the answer's text streamed to `sink` as it is generated.
+    ///
+    /// A failed attempt is retried (or the next model tried) only while none of its text has
+    /// reached the sink: once the reader has seen part of an answer, another attempt would
+    /// send it a second, different one, so the failure ends the call.
+    pub async fn converse_stream(
+        &self,
+        request: &ModelRequest,
+        deadline: Instant,
+        policy: &RetryPolicy,
+        sink: &dyn TurnSink,
+    ) -> Result<Answered, ChainFailure> {
+        self.call(request, deadline, policy, Some(sink)).await
+    }
+
+    async fn call(
+        &self,
+        request: &ModelRequest,
+        deadline: Instant,
+        policy: &RetryPolicy,
+        sink: Option<&dyn TurnSink>,
+    ) -> Result<Answered, ChainFailure> {
+        let sink = sink.map(Watched::new);
         let mut failed = Vec::new();
         let mut last = ModelError::Timeout;
         for link in &self.links {
@@ -195,7 +228,13 @@ impl ModelChain {
                         failed,
                     });
                 }
-                let outcome = tokio::time::timeout(left, link.model.converse(request)).await;
+                let call = async {
+                    match &sink {
+                        Some(sink) => link.model.converse_stream(request, sink).await,
+                        None => link.model.converse(request).await,
+                    }
+                };
+                let outcome = tokio::time::timeout(left, call).await;
                 let error = match outcome {
                     Ok(Ok(response)) => {
                         return Ok(Answered {
@@ -220,6 +259,10 @@ impl ModelChain {
                     kind = error.kind(),
                     "model call failed"
                 );
+                if sink.as_ref().is_some_and(Watched::emitted) {
+                    // Part of this answer was streamed: no other attempt may follow it.
+                    return Err(ChainFailure { error, failed });
+                }
                 match error {
                     // The same request fails the same way on any model: give up now.
                     ModelError::Invalid(_) | ModelError::ContextOverflow(_) => {
@@ -249,6 +292,46 @@ impl ModelChain {
             error: last,
             failed,
         })
+    }
+}
+
+/// A sink that remembers whether any text went through it.
+struct Watched<'a> {
+    inner: &'a dyn TurnSink,
+    emitted: AtomicBool,
+}
+
+impl<'a> Watched<'a> {
+    fn new(inner: &'a dyn TurnSink) -> Self {
+        Self {
+            inner,
+            emitted: AtomicBool::new(false),
+        }
+    }
+
+    fn emitted(&self) -> bool {
+        self.emitted.load(Ordering::Relaxed)
+    }
+}
+
+impl TurnSink for Watched<'_> {
+    fn text(&self, delta: &str) {
+        if !delta.is_empty() {
+            self.emitted.store(true, Ordering::Relaxed);
+            self.inner.text(delta);
+        }
+    }
+
+    fn tool_start(&self, call: &ToolCall) {
+        self.inner.tool_start(call);
+    }
+
+    fn tool_end(&self, tool_use_id: &str, status: ToolStatus, latency: Duration) {
+        self.inner.tool_end(tool_use_id, status, latency);
+    }
+
+    fn started(&self) {
+        self.inner.started();
     }
 }
 

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::domain::{
-    message::{Message, ToolCall, ToolOutput},
+    message::{ContentBlock, Message, ToolCall, ToolOutput, ToolStatus},
     model::{ModelRequest, ModelResponse, ToolSpec, Usage},
     trace::TurnTrace,
 };
@@ -66,6 +66,45 @@ pub trait Model: Send + Sync {
 
     /// One Converse call.
     async fn converse(&self, request: &ModelRequest) -> Result<ModelResponse, ModelError>;
+
+    /// One call whose answer's text goes to `sink` as the model generates it (ConverseStream),
+    /// returning the same assembled response as [`Model::converse`].
+    ///
+    /// The default makes a buffered call and hands its text to the sink at once, for a
+    /// provider that cannot stream.
+    async fn converse_stream(
+        &self,
+        request: &ModelRequest,
+        sink: &dyn TurnSink,
+    ) -> Result<ModelResponse, ModelError> {
+        let response = self.converse(request).await?;
+        for block in &response.message.content {
+            if let ContentBlock::Text { text } = block {
+                sink.text(text);
+            }
+        }
+        Ok(response)
+    }
+}
+
+/// Where a streamed turn's events go as they happen: the answer's text as the model writes it,
+/// each tool call as it starts and ends, and the moment the turn is under way.
+///
+/// A sink never blocks the turn (it forwards to a channel, say) and never fails it: a sink
+/// whose reader has gone drops what it is given, and the turn runs to its end and is stored.
+pub trait TurnSink: Send + Sync {
+    /// More of the answer's text.
+    fn text(&self, delta: &str);
+
+    /// A tool call starts.
+    fn tool_start(&self, _call: &ToolCall) {}
+
+    /// A tool call ended.
+    fn tool_end(&self, _tool_use_id: &str, _status: ToolStatus, _latency: std::time::Duration) {}
+
+    /// The turn passed every check that can refuse it (its key is claimed, its session loaded)
+    /// and its loop starts: what follows is the turn's own outcome.
+    fn started(&self) {}
 }
 
 /// Who is calling a tool, for authorization, auditing and tracing.

@@ -222,6 +222,7 @@ async fn send(agent: &Agent, user: &str, session: &str, message: &str) -> TurnRe
             role: shared::models::ModelRole::Reasoning,
             arrived: std::time::Instant::now(),
             time_left: None,
+            sink: None,
         })
         .await
         .unwrap_or_else(|error| panic!("{message:.40}: {error}"))

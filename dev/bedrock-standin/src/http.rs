@@ -199,7 +199,10 @@ async fn model_call(
             Ok(frames) => Response::builder()
                 .status(StatusCode::OK)
                 .header(header::CONTENT_TYPE, "application/vnd.amazon.eventstream")
-                .body(Body::streamed(frames))
+                .body(match answer.triggers.stream_gap_ms {
+                    Some(gap) => Body::streamed_with_gap(frames, Duration::from_millis(gap)),
+                    None => Body::streamed(frames),
+                })
                 .unwrap_or_else(|_| internal_error()),
             Err(message) => error(
                 StatusCode::INTERNAL_SERVER_ERROR,

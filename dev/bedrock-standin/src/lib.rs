@@ -229,6 +229,8 @@
 //!   (`Calling <tool> again.`, stop reason `tool_use`), to test step caps.
 //! - `[[standin:max-tokens]]` → the first half of the echo, stop reason `max_tokens`.
 //! - `[[standin:sleep-ms=N]]` → sleep N ms before answering, to test wall-time caps.
+//! - `[[standin:stream-gap-ms=N]]` → ConverseStream sends its events N ms apart, as a
+//!   model's tokens arrive, to see them streamed.
 //!
 //! Error triggers answer after the `sleep-ms` and `STANDIN_LATENCY_MS` delays;
 //! when several apply, a malformed or unknown one wins, then `fail-throttle`, `fail=`,

@@ -24,6 +24,8 @@ use tokio::task::JoinSet;
 pub struct Body {
     chunks: VecDeque<Bytes>,
     sized: bool,
+    /// Time between two chunks, and the wait under way.
+    gap: Option<(Duration, Pin<Box<tokio::time::Sleep>>)>,
 }
 
 impl Body {
@@ -32,6 +34,7 @@ impl Body {
         Self {
             chunks: VecDeque::from([bytes.into()]),
             sized: true,
+            gap: None,
         }
     }
 
@@ -40,6 +43,16 @@ impl Body {
         Self {
             chunks: chunks.into(),
             sized: false,
+            gap: None,
+        }
+    }
+
+    /// These chunks, chunked, `gap` apart (the first at once), as a model's tokens arrive.
+    pub fn streamed_with_gap(chunks: Vec<Bytes>, gap: Duration) -> Self {
+        Self {
+            chunks: chunks.into(),
+            sized: false,
+            gap: Some((gap, Box::pin(tokio::time::sleep(Duration::ZERO)))),
         }
     }
 }
@@ -50,14 +63,20 @@ impl hyper::body::Body for Body {
 
     fn poll_frame(
         self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
+        cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        Poll::Ready(
-            self.get_mut()
-                .chunks
-                .pop_front()
-                .map(|c| Ok(Frame::data(c))),
-        )
+        let body = self.get_mut();
+        if let Some((gap, sleep)) = &mut body.gap {
+            if body.chunks.is_empty() {
+                return Poll::Ready(None);
+            }
+            if sleep.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            let next = tokio::time::Instant::now() + *gap;
+            sleep.as_mut().reset(next);
+        }
+        Poll::Ready(body.chunks.pop_front().map(|c| Ok(Frame::data(c))))
     }
 
     fn is_end_stream(&self) -> bool {
@@ -232,6 +251,30 @@ where
 #[cfg(test)]
 mod tests {
     use super::parse_listen;
+    use super::{Body, Bytes, Duration, Pin};
+
+    #[tokio::test]
+    async fn a_gapped_body_sends_each_chunk_a_gap_after_the_last() {
+        use hyper::body::Body as _;
+        let gap = Duration::from_millis(40);
+        let mut body = Body::streamed_with_gap(
+            vec![Bytes::from("a"), Bytes::from("b"), Bytes::from("c")],
+            gap,
+        );
+        let started = tokio::time::Instant::now();
+        let mut arrivals = Vec::new();
+        while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await
+        {
+            let data = frame.expect("infallible").into_data().expect("data");
+            arrivals.push((data, started.elapsed()));
+        }
+        assert_eq!(arrivals.len(), 3);
+        assert!(arrivals[0].1 < gap, "the first chunk goes at once");
+        assert!(
+            arrivals[1].1 >= gap && arrivals[2].1 >= gap * 2,
+            "{arrivals:?}"
+        );
+    }
 
     fn parse(args: &[&str]) -> Result<String, String> {
         parse_listen(args.iter().map(|s| s.to_string()), "usage: x")

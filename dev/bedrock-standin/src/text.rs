@@ -35,6 +35,8 @@ pub struct Triggers {
     pub max_tokens: bool,
     /// `[[standin:sleep-ms=N]]`: sleep N milliseconds before answering.
     pub sleep_ms: Option<u64>,
+    /// `[[standin:stream-gap-ms=N]]`: ConverseStream sends its events N milliseconds apart.
+    pub stream_gap_ms: Option<u64>,
 }
 
 /// A `[[standin:fail-first=<N>[@<model-id>]=<Name>]]` trigger.
@@ -103,6 +105,8 @@ fn apply_trigger(triggers: &mut Triggers, marker: &str) -> Result<(), String> {
         other => {
             if let Some(n) = other.strip_prefix("sleep-ms=") {
                 triggers.sleep_ms = n.trim().parse().ok();
+            } else if let Some(n) = other.strip_prefix("stream-gap-ms=") {
+                triggers.stream_gap_ms = n.trim().parse().ok();
             } else if let Some(name) = other.strip_prefix("fail=") {
                 triggers.fail = Some(error_name(marker, name)?);
             } else if let Some(name) = other.strip_prefix("fail-after-tools=") {

@@ -148,39 +148,18 @@ async fn dispatch(
             .await
             .map(|tools| json(StatusCode::OK, &json!({ "tools": tools }))),
         Route::SendMessage(raw) => {
-            let id = match request::session_id(raw) {
-                Ok(id) => id,
+            let input = match turn_input(app, request, raw) {
+                Ok(input) => input,
                 Err(bad) => return bad_request(bad),
             };
-            let parsed = request::message(request.body(), app.max_message_bytes)
-                .and_then(|message| Ok((message, request::idempotency_key(request)?)));
-            let (body, key) = match parsed {
-                Ok(parsed) => parsed,
-                Err(bad) => return bad_request(bad),
-            };
-            let turn = TurnRequest {
-                user_id: &user,
-                session_id: &id,
-                message: &body.message,
-                role: body.role,
-                idempotency_key: key.as_deref(),
+            let turn = input.turn(
+                &user,
                 arrived,
-                time_left: time_left(request, app.deadline_margin),
-            };
+                time_left(request, app.deadline_margin),
+                None,
+            );
             app.agent.send_message(turn).await.map(|result| {
-                tracing::info!(
-                    session_id = %result.session_id,
-                    trace_id = %result.trace_id,
-                    steps = result.steps,
-                    stop_reason = %result.stop_reason,
-                    input_tokens = result.usage.input_tokens,
-                    output_tokens = result.usage.output_tokens,
-                    cache_read_tokens = result.usage.cache_read_tokens,
-                    cache_write_tokens = result.usage.cache_write_tokens,
-                    models = ?result.models,
-                    cost_usd = result.cost.map_or(0.0, |c| c.total_usd),
-                    "turn"
-                );
+                log_turn(&result);
                 json(StatusCode::OK, &result)
             })
         }
@@ -188,8 +167,70 @@ async fn dispatch(
     result.unwrap_or_else(agent_error)
 }
 
+/// The log line of a finished turn.
+pub fn log_turn(result: &shared::agent::TurnResult) {
+    tracing::info!(
+        session_id = %result.session_id,
+        trace_id = %result.trace_id,
+        steps = result.steps,
+        stop_reason = %result.stop_reason,
+        input_tokens = result.usage.input_tokens,
+        output_tokens = result.usage.output_tokens,
+        cache_read_tokens = result.usage.cache_read_tokens,
+        cache_write_tokens = result.usage.cache_write_tokens,
+        models = ?result.models,
+        cost_usd = result.cost.map_or(0.0, |c| c.total_usd),
+        "turn"
+    );
+}
+
+/// A message request once read: the session, the body and the idempotency key.
+pub struct TurnInput {
+    /// The session id, canonical.
+    pub session_id: String,
+    /// The body.
+    pub body: request::SendBody,
+    /// The `Idempotency-Key`, if sent.
+    pub key: Option<String>,
+}
+
+impl TurnInput {
+    /// The agent's request for this input.
+    pub fn turn<'a>(
+        &'a self,
+        user: &'a str,
+        arrived: Instant,
+        time_left: Option<Duration>,
+        sink: Option<&'a dyn shared::ports::TurnSink>,
+    ) -> TurnRequest<'a> {
+        TurnRequest {
+            user_id: user,
+            session_id: &self.session_id,
+            message: &self.body.message,
+            role: self.body.role,
+            idempotency_key: self.key.as_deref(),
+            arrived,
+            time_left,
+            sink,
+        }
+    }
+}
+
+/// Reads a `POST /sessions/{id}/messages`: the same checks, in the same order, for the
+/// buffered and the streamed route.
+pub fn turn_input(app: &App, request: &Request, raw_id: &str) -> Result<TurnInput, BadRequest> {
+    let session_id = request::session_id(raw_id)?;
+    let body = request::message(request.body(), app.max_message_bytes)?;
+    let key = request::idempotency_key(request)?;
+    Ok(TurnInput {
+        session_id,
+        body,
+        key,
+    })
+}
+
 /// Time left in this invocation less the margin; `None` outside Lambda.
-fn time_left(request: &Request, margin: Duration) -> Option<Duration> {
+pub fn time_left(request: &Request, margin: Duration) -> Option<Duration> {
     let context = request.lambda_context_ref()?;
     budget(context.deadline, SystemTime::now(), margin)
 }
@@ -222,7 +263,8 @@ fn header_view(header: &SessionHeader) -> serde_json::Value {
     })
 }
 
-fn bad_request(bad: BadRequest) -> Response<Body> {
+/// The answer to a request refused as it was read.
+pub fn bad_request(bad: BadRequest) -> Response<Body> {
     match bad {
         BadRequest::Unauthorized(detail) => problem(StatusCode::UNAUTHORIZED, detail),
         BadRequest::Invalid(detail) => problem(StatusCode::BAD_REQUEST, detail),
@@ -230,7 +272,8 @@ fn bad_request(bad: BadRequest) -> Response<Body> {
     }
 }
 
-fn agent_error(error: AgentError) -> Response<Body> {
+/// The answer to a request the agent refused or failed.
+pub fn agent_error(error: AgentError) -> Response<Body> {
     let failure = status::failure(&error);
     if failure.status.is_server_error() {
         tracing::error!(%error, kind = failure.kind, status = failure.status.as_u16(), "request failed");

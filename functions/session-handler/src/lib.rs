@@ -6,3 +6,5 @@ pub mod problem;
 pub mod request;
 pub mod routes;
 pub mod status;
+pub mod stream;
+pub mod wiring;

@@ -30,13 +30,25 @@ pub fn problem_of(
     kind: Option<&str>,
     detail: impl Into<String>,
 ) -> Response<Body> {
-    let body = json!({
+    build(
+        status,
+        "application/problem+json",
+        problem_body(status, kind, detail).to_string(),
+    )
+}
+
+/// The `problem+json` body of a named problem type (`about:blank` when `kind` is `None`).
+pub fn problem_body(
+    status: StatusCode,
+    kind: Option<&str>,
+    detail: impl Into<String>,
+) -> serde_json::Value {
+    json!({
         "type": kind.map_or_else(|| "about:blank".to_owned(), |kind| format!("{PROBLEM_TYPE_PREFIX}{kind}")),
         "title": status.canonical_reason().unwrap_or("Error"),
         "status": status.as_u16(),
         "detail": detail.into(),
-    });
-    build(status, "application/problem+json", body.to_string())
+    })
 }
 
 /// An empty response with this status.

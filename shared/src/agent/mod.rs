@@ -146,7 +146,7 @@ impl From<StoreError> for AgentError {
 }
 
 /// One message sent to a session.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct TurnRequest<'a> {
     /// The caller.
     pub user_id: &'a str,
@@ -163,6 +163,23 @@ pub struct TurnRequest<'a> {
     /// Time this invocation had left for the turn when the request arrived (its deadline less
     /// a margin), if known.
     pub time_left: Option<Duration>,
+    /// Where the turn is streamed to, if it is: told when the turn is under way, then given
+    /// the answer's text and the tool calls as they happen.
+    pub sink: Option<&'a dyn crate::ports::TurnSink>,
+}
+
+impl std::fmt::Debug for TurnRequest<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TurnRequest")
+            .field("user_id", &self.user_id)
+            .field("session_id", &self.session_id)
+            .field("message_bytes", &self.message.len())
+            .field("idempotency_key", &self.idempotency_key.is_some())
+            .field("role", &self.role)
+            .field("time_left", &self.time_left)
+            .field("streamed", &self.sink.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 /// Why a stored turn ended early on a model failure (stop reason `model_error`).

@@ -83,6 +83,9 @@ impl Agent {
         claim: Option<&IdempotencyClaim>,
     ) -> Result<TurnResult, AgentError> {
         let mut prepared = self.prepare(request, models, limits).await?;
+        if let Some(sink) = request.sink {
+            sink.started();
+        }
         let failure = self.drive(request, &mut prepared).await?;
         let result = result_of(request, &prepared, failure);
         match self.commit(request, &prepared, &result, claim).await {
@@ -212,7 +215,7 @@ impl Agent {
         };
         let state = &mut prepared.state;
         let chain = &prepared.models.chain;
-        let outcome = drive_turn(state, chain, self.tools.as_ref(), &context).await;
+        let outcome = drive_turn(state, chain, self.tools.as_ref(), &context, request.sink).await;
         match outcome {
             Ok(()) if state.steps() == 0 && state.stop_reason() == Some(StopReason::MaxContext) => {
                 Err(AgentError::ContextTooLong)

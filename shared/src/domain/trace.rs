@@ -12,6 +12,10 @@ pub enum TraceStep {
     Model {
         /// 1-based model call number within the turn.
         step: u32,
+        /// When it started, in milliseconds from the turn's start (absent in traces stored
+        /// before it was recorded).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        start_ms: Option<u64>,
         /// The model that answered (after any retries and fallbacks).
         #[serde(default)]
         model_id: String,
@@ -31,6 +35,10 @@ pub enum TraceStep {
     ModelFailed {
         /// The model call number it would have been.
         step: u32,
+        /// When it started, in milliseconds from the turn's start (absent in traces stored
+        /// before it was recorded).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        start_ms: Option<u64>,
         /// Wall time spent, retries and back-off included.
         latency_ms: u64,
         /// Every failed attempt, in order.
@@ -40,6 +48,10 @@ pub enum TraceStep {
     Tool {
         /// The model call that asked for it.
         step: u32,
+        /// When it started, in milliseconds from the turn's start (absent in traces stored
+        /// before it was recorded).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        start_ms: Option<u64>,
         /// The tool.
         name: String,
         /// Pairs it with the model's request.

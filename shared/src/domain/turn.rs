@@ -161,6 +161,10 @@ pub struct TurnState {
     limits: TurnLimits,
     phase: Phase,
     trace: Vec<TraceStep>,
+    /// When the action under way started, in milliseconds from the turn's start (for the
+    /// trace's timeline).
+    #[serde(default)]
+    action_started_ms: u64,
 }
 
 impl TurnState {
@@ -194,6 +198,7 @@ impl TurnState {
             limits,
             phase: Phase::NeedModel,
             trace: Vec::new(),
+            action_started_ms: 0,
         }
     }
 
@@ -228,6 +233,7 @@ impl TurnState {
         if matches!(self.phase, Phase::NeedModel) && !self.fit_token_cap() {
             self.finish(StopReason::MaxTurnTokens);
         }
+        self.action_started_ms = millis(elapsed);
         match &self.phase {
             Phase::NeedModel => Action::CallModel(&self.request),
             Phase::NeedTools { calls } => Action::CallTools {
@@ -257,6 +263,7 @@ impl TurnState {
         }
         self.trace.push(TraceStep::Model {
             step: self.steps,
+            start_ms: Some(self.action_started_ms),
             model_id: answered_by.model_id.clone(),
             latency_ms: millis(latency),
             usage: response.usage,
@@ -320,6 +327,7 @@ impl TurnState {
             };
             self.trace.push(TraceStep::Tool {
                 step: self.steps,
+                start_ms: Some(self.action_started_ms),
                 name: run.call.name.clone(),
                 tool_use_id: run.call.tool_use_id.clone(),
                 latency_ms: millis(run.latency),
@@ -401,6 +409,7 @@ impl TurnState {
         if !failed.is_empty() {
             self.trace.push(TraceStep::ModelFailed {
                 step: self.steps + 1,
+                start_ms: Some(self.action_started_ms),
                 latency_ms: millis(latency),
                 failed_attempts: failed,
             });

@@ -392,3 +392,30 @@ fn a_step_of_unknown_price_makes_the_turns_cost_unknown() {
     state.record_model_response(final_response("42"), Duration::ZERO, unknown);
     assert_eq!(state.cost(), None);
 }
+
+#[test]
+fn each_trace_step_says_when_it_started_for_the_timeline() {
+    let mut state = start(vec![], 8);
+    let _ = state.next_action(Duration::from_millis(120));
+    state.record_model_response(tool_use_response("t1"), Duration::from_millis(400), nova());
+    run_tools(&mut state, Duration::from_millis(530));
+    let _ = state.next_action(Duration::from_millis(560));
+    state.record_model_response(final_response("42"), Duration::from_millis(300), nova());
+    let starts: Vec<(&str, Option<u64>)> = state
+        .trace()
+        .iter()
+        .map(|step| match step {
+            super::trace::TraceStep::Model { start_ms, .. } => ("model", *start_ms),
+            super::trace::TraceStep::Tool { start_ms, .. } => ("tool", *start_ms),
+            super::trace::TraceStep::ModelFailed { start_ms, .. } => ("failed", *start_ms),
+        })
+        .collect();
+    assert_eq!(
+        starts,
+        [
+            ("model", Some(120)),
+            ("tool", Some(530)),
+            ("model", Some(560))
+        ]
+    );
+}

@@ -10,18 +10,18 @@
 //! conversation.
 
 pub mod document;
+pub mod stream;
 
 use async_trait::async_trait;
 use aws_sdk_bedrockruntime::{
     error::{ProvideErrorMetadata, SdkError},
-    operation::converse::ConverseError,
     primitives::Blob,
     types::{
         self as bedrock, AnyToolChoice, AutoToolChoice, CachePointBlock, CachePointType,
-        ConversationRole, ConverseOutput, GuardrailConfiguration, InferenceConfiguration,
-        ReasoningContentBlock, ReasoningTextBlock, ServiceTierType, SpecificToolChoice,
-        SystemContentBlock, Tool, ToolConfiguration, ToolInputSchema, ToolResultBlock,
-        ToolResultContentBlock, ToolResultStatus, ToolSpecification, ToolUseBlock,
+        ConversationRole, ConverseOutput, GuardrailConfiguration, GuardrailStreamConfiguration,
+        InferenceConfiguration, ReasoningContentBlock, ReasoningTextBlock, ServiceTierType,
+        SpecificToolChoice, SystemContentBlock, Tool, ToolConfiguration, ToolInputSchema,
+        ToolResultBlock, ToolResultContentBlock, ToolResultStatus, ToolSpecification, ToolUseBlock,
     },
     Client,
 };
@@ -34,7 +34,7 @@ use crate::{
         message::{ContentBlock, Message, Role, ToolResultContent, ToolStatus},
         model::{ModelRequest, ModelResponse, ModelStopReason, ServiceTier, ToolChoice, Usage},
     },
-    ports::{Model, ModelError},
+    ports::{Model, ModelError, TurnSink},
 };
 
 use document::{to_document, to_value};
@@ -104,13 +104,34 @@ fn cache_point() -> Result<CachePointBlock, ModelError> {
         .map_err(invalid)
 }
 
-#[async_trait]
-impl Model for BedrockModel {
-    fn model_id(&self) -> &str {
-        &self.model_id
-    }
+/// Sets a request's parts on a `Converse` or a `ConverseStream` builder: two types with the
+/// same setters (the guardrail's type differs, and is set by the caller).
+macro_rules! with_parts {
+    ($builder:expr, $model_id:expr, $parts:expr) => {{
+        let parts = $parts;
+        $builder
+            .model_id($model_id)
+            .set_messages(Some(parts.messages))
+            .set_system(parts.system)
+            .inference_config(parts.inference)
+            .set_tool_config(parts.tool_config)
+            .set_service_tier(parts.service_tier)
+            .set_additional_model_request_fields(parts.additional_fields)
+    }};
+}
 
-    async fn converse(&self, request: &ModelRequest) -> Result<ModelResponse, ModelError> {
+/// The parts of a Converse request, shared by `Converse` and `ConverseStream`.
+struct Parts {
+    messages: Vec<bedrock::Message>,
+    system: Option<Vec<SystemContentBlock>>,
+    inference: InferenceConfiguration,
+    tool_config: Option<ToolConfiguration>,
+    service_tier: Option<bedrock::ServiceTier>,
+    additional_fields: Option<aws_smithy_types::Document>,
+}
+
+impl BedrockModel {
+    fn parts(&self, request: &ModelRequest) -> Result<Parts, ModelError> {
         let plan = self.cache_plan(request);
         let mut messages = request
             .messages
@@ -135,44 +156,55 @@ impl Model for BedrockModel {
         if let (Some(system), true) = (system.as_mut(), plan.after_system) {
             system.push(SystemContentBlock::CachePoint(cache_point()?));
         }
-        let mut call = self
-            .client
-            .converse()
-            .model_id(&self.model_id)
-            .set_messages(Some(messages))
-            .set_system(system)
-            .inference_config(
-                InferenceConfiguration::builder()
-                    .set_max_tokens(
-                        request
-                            .inference
-                            .max_tokens
-                            .and_then(|n| i32::try_from(n).ok()),
-                    )
-                    .set_temperature(request.inference.temperature)
-                    .set_top_p(request.inference.top_p)
-                    .set_stop_sequences(
-                        (!request.inference.stop_sequences.is_empty())
-                            .then(|| request.inference.stop_sequences.clone()),
-                    )
-                    .build(),
+        let inference = InferenceConfiguration::builder()
+            .set_max_tokens(
+                request
+                    .inference
+                    .max_tokens
+                    .and_then(|n| i32::try_from(n).ok()),
             )
-            .set_service_tier(self.service_tier(request))
-            .set_additional_model_request_fields(
-                request.additional_fields.as_ref().map(to_document),
-            );
-        if !request.tools.is_empty() {
-            call = call.tool_config(tool_config(request, plan, self.tool_choice(request))?);
-        }
-        if let Some(guardrail) = &request.guardrail {
-            call = call.guardrail_config(
-                GuardrailConfiguration::builder()
-                    .guardrail_identifier(&guardrail.id)
-                    .guardrail_version(&guardrail.version)
-                    .build(),
-            );
-        }
-        let output = call.send().await.map_err(map_error)?;
+            .set_temperature(request.inference.temperature)
+            .set_top_p(request.inference.top_p)
+            .set_stop_sequences(
+                (!request.inference.stop_sequences.is_empty())
+                    .then(|| request.inference.stop_sequences.clone()),
+            )
+            .build();
+        let tool_config = if request.tools.is_empty() {
+            None
+        } else {
+            Some(tool_config(request, plan, self.tool_choice(request))?)
+        };
+        Ok(Parts {
+            messages,
+            system,
+            inference,
+            tool_config,
+            service_tier: self.service_tier(request),
+            additional_fields: request.additional_fields.as_ref().map(to_document),
+        })
+    }
+}
+
+#[async_trait]
+impl Model for BedrockModel {
+    fn model_id(&self) -> &str {
+        &self.model_id
+    }
+
+    async fn converse(&self, request: &ModelRequest) -> Result<ModelResponse, ModelError> {
+        let parts = self.parts(request)?;
+        let guardrail = request.guardrail.as_ref().map(|guardrail| {
+            GuardrailConfiguration::builder()
+                .guardrail_identifier(&guardrail.id)
+                .guardrail_version(&guardrail.version)
+                .build()
+        });
+        let output = with_parts!(self.client.converse(), &self.model_id, parts)
+            .set_guardrail_config(guardrail)
+            .send()
+            .await
+            .map_err(|error| map_error(&error))?;
 
         let message = match output.output {
             Some(ConverseOutput::Message(message)) => from_bedrock_message(message),
@@ -182,18 +214,50 @@ impl Model for BedrockModel {
                 ))
             }
         };
-        let count = |n: Option<i32>| n.and_then(|n| u64::try_from(n).ok()).unwrap_or(0);
-        let usage = output.usage.map_or_else(Usage::default, |usage| Usage {
-            input_tokens: count(Some(usage.input_tokens)),
-            output_tokens: count(Some(usage.output_tokens)),
-            cache_read_tokens: count(usage.cache_read_input_tokens),
-            cache_write_tokens: count(usage.cache_write_input_tokens),
-        });
         Ok(ModelResponse {
             message,
             stop_reason: stop_reason(&output.stop_reason),
-            usage,
+            usage: output.usage.map_or_else(Usage::default, usage),
         })
+    }
+
+    async fn converse_stream(
+        &self,
+        request: &ModelRequest,
+        sink: &dyn TurnSink,
+    ) -> Result<ModelResponse, ModelError> {
+        let parts = self.parts(request)?;
+        let guardrail = request.guardrail.as_ref().map(|guardrail| {
+            GuardrailStreamConfiguration::builder()
+                .guardrail_identifier(&guardrail.id)
+                .guardrail_version(&guardrail.version)
+                .build()
+        });
+        let mut output = with_parts!(self.client.converse_stream(), &self.model_id, parts)
+            .set_guardrail_config(guardrail)
+            .send()
+            .await
+            .map_err(|error| map_error(&error))?;
+        let mut assembler = stream::Assembler::default();
+        loop {
+            match output.stream.recv().await {
+                Ok(Some(event)) => assembler.push(event, sink)?,
+                Ok(None) => break,
+                Err(error) => return Err(map_error(&error)),
+            }
+        }
+        assembler.finish()
+    }
+}
+
+/// The domain's usage of Converse's.
+fn usage(usage: bedrock::TokenUsage) -> Usage {
+    let count = |n: Option<i32>| n.and_then(|n| u64::try_from(n).ok()).unwrap_or(0);
+    Usage {
+        input_tokens: count(Some(usage.input_tokens)),
+        output_tokens: count(Some(usage.output_tokens)),
+        cache_read_tokens: count(usage.cache_read_input_tokens),
+        cache_write_tokens: count(usage.cache_write_input_tokens),
     }
 }
 
@@ -360,7 +424,7 @@ pub fn from_bedrock_message(message: bedrock::Message) -> Message {
     Message { role, content }
 }
 
-fn stop_reason(reason: &bedrock::StopReason) -> ModelStopReason {
+pub(crate) fn stop_reason(reason: &bedrock::StopReason) -> ModelStopReason {
     match reason {
         bedrock::StopReason::EndTurn => ModelStopReason::EndTurn,
         bedrock::StopReason::ToolUse => ModelStopReason::ToolUse,
@@ -383,12 +447,13 @@ const OVERFLOW_PHRASES: &[&str] = &[
     "exceeds the maximum",
 ];
 
-/// Maps a Converse failure to the domain's kinds: what a retry may fix (`Throttled`, `Timeout`,
+/// Maps a Converse or ConverseStream failure (a refused call, or an exception event inside a
+/// started stream) to the domain's kinds: what a retry may fix (`Throttled`, `Timeout`,
 /// `Unavailable`) apart from what it cannot (`ContextOverflow`, `Invalid`, `AccessDenied`).
 /// Only the error code and, for validation errors, Bedrock's message are kept: never the
 /// conversation.
-pub fn map_error<R>(error: SdkError<ConverseError, R>) -> ModelError {
-    match &error {
+pub fn map_error<E: ProvideErrorMetadata, R>(error: &SdkError<E, R>) -> ModelError {
+    match error {
         SdkError::TimeoutError(_) => return ModelError::Timeout,
         SdkError::DispatchFailure(_) => {
             return ModelError::Unavailable("could not reach Bedrock".into())
@@ -401,17 +466,26 @@ pub fn map_error<R>(error: SdkError<ConverseError, R>) -> ModelError {
         }
         _ => {}
     }
-    let Some(service) = error.as_service_error() else {
+    match error.as_service_error() {
+        Some(service) => map_code(service.code(), service.message()),
+        None => ModelError::Unavailable("unexpected error".into()),
+    }
+}
+
+/// The domain's kind of a Bedrock error code. Codes are compared without case: an exception
+/// event inside a stream names its kind in lowerCamel (`throttlingException`).
+fn map_code(code: Option<&str>, message: Option<&str>) -> ModelError {
+    let Some(code) = code else {
         return ModelError::Unavailable("unexpected error".into());
     };
-    match service {
-        ConverseError::ThrottlingException(_) => ModelError::Throttled,
-        ConverseError::AccessDeniedException(_) | ConverseError::ResourceNotFoundException(_) => {
-            ModelError::AccessDenied
-        }
-        ConverseError::ModelTimeoutException(_) => ModelError::Timeout,
-        ConverseError::ValidationException(e) => {
-            let message = e.message().unwrap_or("validation failed");
+    match code.to_ascii_lowercase().as_str() {
+        // ServiceQuotaExceededException is not modelled by this SDK version for Converse: it
+        // arrives as an unhandled error with its code.
+        "throttlingexception" | "servicequotaexceededexception" => ModelError::Throttled,
+        "accessdeniedexception" | "resourcenotfoundexception" => ModelError::AccessDenied,
+        "modeltimeoutexception" => ModelError::Timeout,
+        "validationexception" => {
+            let message = message.unwrap_or("validation failed");
             let lower = message.to_ascii_lowercase();
             if OVERFLOW_PHRASES.iter().any(|phrase| lower.contains(phrase)) {
                 ModelError::ContextOverflow(message.to_owned())
@@ -419,13 +493,7 @@ pub fn map_error<R>(error: SdkError<ConverseError, R>) -> ModelError {
                 ModelError::Invalid(message.to_owned())
             }
         }
-        // Not modelled by this SDK version for Converse: it arrives as an unhandled error.
-        other if other.code() == Some("ServiceQuotaExceededException") => ModelError::Throttled,
-        other => ModelError::Unavailable(
-            other
-                .code()
-                .map_or_else(|| "unexpected error".to_owned(), str::to_owned),
-        ),
+        _ => ModelError::Unavailable(code.to_owned()),
     }
 }
 

@@ -32,11 +32,11 @@ use url::{Host, Url};
 use crate::{
     adapters::secrets::{ApiKey, KeyCache, SecretError},
     domain::model::{ModelRequest, ModelResponse},
-    ports::{Model, ModelError},
+    ports::{Model, ModelError, TurnSink},
 };
 
 use errors::{map_status, map_transport};
-use stream::{SseDecoder, StreamAssembler};
+use stream::{SseDecoder, StreamAssembler, StreamDelta};
 
 /// The `User-Agent` sent.
 pub const USER_AGENT: &str = concat!("lambda-agent/", env!("CARGO_PKG_VERSION"));
@@ -182,14 +182,20 @@ impl OpenAiModel {
         }
     }
 
-    async fn attempt(&self, body: &Bytes, key: Option<&ApiKey>) -> Attempt {
+    async fn attempt(
+        &self,
+        body: &Bytes,
+        key: Option<&ApiKey>,
+        sink: Option<&dyn TurnSink>,
+    ) -> Attempt {
+        let streaming = self.streaming || sink.is_some();
         let mut request = self
             .client
             .post(self.endpoint.clone())
             .header(header::CONTENT_TYPE, "application/json")
             .header(
                 header::ACCEPT,
-                if self.streaming {
+                if streaming {
                     "text/event-stream"
                 } else {
                     "application/json"
@@ -220,7 +226,7 @@ impl OpenAiModel {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("text/event-stream"));
         let answer = if event_stream {
-            read_stream(response).await
+            read_stream(response, sink).await
         } else {
             // A buffered answer, also when a server ignored `stream: true`.
             match read_capped(response, MAX_RESPONSE_BYTES).await {
@@ -242,13 +248,33 @@ impl Model for OpenAiModel {
     }
 
     async fn converse(&self, request: &ModelRequest) -> Result<ModelResponse, ModelError> {
-        let body = wire::chat_body(&self.model, request, self.streaming)?;
+        self.call(request, None).await
+    }
+
+    async fn converse_stream(
+        &self,
+        request: &ModelRequest,
+        sink: &dyn TurnSink,
+    ) -> Result<ModelResponse, ModelError> {
+        self.call(request, Some(sink)).await
+    }
+}
+
+impl OpenAiModel {
+    /// One call, streamed (its text to `sink`) when a sink is given or streaming is on.
+    async fn call(
+        &self,
+        request: &ModelRequest,
+        sink: Option<&dyn TurnSink>,
+    ) -> Result<ModelResponse, ModelError> {
+        let streaming = self.streaming || sink.is_some();
+        let body = wire::chat_body(&self.model, request, streaming)?;
         let body = Bytes::from(
             serde_json::to_vec(&body).map_err(|error| ModelError::Invalid(error.to_string()))?,
         );
         let key = self.key().await?;
         let outcome = match (
-            self.attempt(&body, key.as_ref()).await,
+            self.attempt(&body, key.as_ref(), sink).await,
             &self.credential,
             &key,
         ) {
@@ -261,7 +287,7 @@ impl Model for OpenAiModel {
                     .refresh_after_rejection(rejected)
                     .await
                     .map_err(secret_error)?;
-                self.attempt(&body, Some(&fresh)).await
+                self.attempt(&body, Some(&fresh), sink).await
             }
             (outcome, _, _) => outcome,
         };
@@ -362,16 +388,28 @@ async fn read_capped(mut response: Response, limit: usize) -> Result<Vec<u8>, Mo
     Ok(body)
 }
 
-/// A streamed answer, read and assembled as it arrives; the stream stops being read at
-/// `[DONE]`.
-async fn read_stream(mut response: Response) -> Result<ModelResponse, ModelError> {
+/// A streamed answer, read and assembled as it arrives (its text handed to `sink`); the
+/// stream stops being read at `[DONE]`.
+async fn read_stream(
+    mut response: Response,
+    sink: Option<&dyn TurnSink>,
+) -> Result<ModelResponse, ModelError> {
+    let forward = |deltas: Vec<StreamDelta>| {
+        if let Some(sink) = sink {
+            for delta in deltas {
+                if let StreamDelta::Text(text) = delta {
+                    sink.text(&text);
+                }
+            }
+        }
+    };
     let mut decoder = SseDecoder::default();
     let mut assembler = StreamAssembler::default();
     let mut read = 0usize;
     while !assembler.is_done() {
         let Some(chunk) = response.chunk().await.map_err(|e| map_transport(&e))? else {
             for event in decoder.finish() {
-                assembler.push(&event)?;
+                forward(assembler.push(&event)?);
             }
             break;
         };
@@ -382,7 +420,7 @@ async fn read_stream(mut response: Response) -> Result<ModelResponse, ModelError
             )));
         }
         for event in decoder.push(&chunk) {
-            assembler.push(&event)?;
+            forward(assembler.push(&event)?);
         }
     }
     assembler.finish()
