@@ -14,7 +14,7 @@ use shared::{
             InferenceConfig, ModelRequest, ModelResponse, ModelStopReason, ToolChoice, ToolSpec,
         },
     },
-    ports::{Model, ModelError},
+    ports::{Model, ModelError, TurnSink},
 };
 use url::Url;
 
@@ -165,6 +165,47 @@ async fn tool_choice_required_or_named_makes_the_model_call_a_tool() {
         matches!(&refused, ModelError::Invalid(m) if m.contains("'no_such_tool'")),
         "{refused:?}"
     );
+}
+
+/// A sink that keeps the text it is given.
+#[derive(Default)]
+struct Collect(std::sync::Mutex<Vec<String>>);
+
+impl TurnSink for Collect {
+    fn text(&self, delta: &str) {
+        self.0.lock().unwrap().push(delta.to_owned());
+    }
+}
+
+#[tokio::test]
+async fn a_streamed_call_hands_the_text_to_the_sink_as_it_arrives() {
+    let standin = standin(Options::default()).await;
+    // Not configured to stream: asking for a sink streams this call.
+    let model = model_for(&standin, None, false);
+    let sink = Collect::default();
+    let request = ask("Just chatting about the weather today");
+    let answer = model
+        .converse_stream(&request, &sink)
+        .await
+        .expect("answer");
+    let deltas = sink.0.lock().unwrap().clone();
+    assert!(deltas.len() > 1, "the text came in pieces: {deltas:?}");
+    assert_eq!(deltas.concat(), answer.message.text());
+    assert_eq!(standin.stats().chat_completions_stream(), 1);
+    assert_eq!(standin.last_request().expect("sent")["stream"], true);
+
+    // A tool call streams no text; its arguments still assemble.
+    let sink = Collect::default();
+    let first = model
+        .converse_stream(&ask("What is (2+3)*4?"), &sink)
+        .await
+        .expect("tool call");
+    assert_eq!(first.stop_reason, ModelStopReason::ToolUse);
+    assert_eq!(
+        first.message.tool_calls()[0].input,
+        json!({"expression": "(2+3)*4"})
+    );
+    assert_eq!(sink.0.lock().unwrap().concat(), first.message.text());
 }
 
 #[tokio::test]

@@ -16,6 +16,7 @@ use async_trait::async_trait;
 use aws_sdk_bedrockruntime::{
     error::{ProvideErrorMetadata, SdkError},
     primitives::Blob,
+    types::error::ConverseStreamOutputError,
     types::{
         self as bedrock, AnyToolChoice, AutoToolChoice, CachePointBlock, CachePointType,
         ConversationRole, ConverseOutput, GuardrailConfiguration, GuardrailStreamConfiguration,
@@ -243,7 +244,7 @@ impl Model for BedrockModel {
             match output.stream.recv().await {
                 Ok(Some(event)) => assembler.push(event, sink)?,
                 Ok(None) => break,
-                Err(error) => return Err(map_error(&error)),
+                Err(error) => return Err(map_event_error(&error)),
             }
         }
         assembler.finish()
@@ -469,6 +470,27 @@ pub fn map_error<E: ProvideErrorMetadata, R>(error: &SdkError<E, R>) -> ModelErr
     match error.as_service_error() {
         Some(service) => map_code(service.code(), service.message()),
         None => ModelError::Unavailable("unexpected error".into()),
+    }
+}
+
+/// Maps an exception event inside a started ConverseStream by its kind (the SDK does not give
+/// every event's code).
+fn map_event_error<R>(error: &SdkError<ConverseStreamOutputError, R>) -> ModelError {
+    match error.as_service_error() {
+        Some(ConverseStreamOutputError::ThrottlingException(_)) => ModelError::Throttled,
+        Some(ConverseStreamOutputError::ValidationException(e)) => {
+            map_code(Some("ValidationException"), e.message())
+        }
+        Some(ConverseStreamOutputError::ServiceUnavailableException(_)) => {
+            ModelError::Unavailable("ServiceUnavailableException".into())
+        }
+        Some(ConverseStreamOutputError::ModelStreamErrorException(_)) => {
+            ModelError::Unavailable("ModelStreamErrorException".into())
+        }
+        Some(ConverseStreamOutputError::InternalServerException(_)) => {
+            ModelError::Unavailable("InternalServerException".into())
+        }
+        _ => map_error(error),
     }
 }
 

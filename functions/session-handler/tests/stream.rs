@@ -1,0 +1,235 @@
+//! The streaming handler in process: the real `stream::handle`, the Bedrock adapter's
+//! ConverseStream over loopback to the stand-in, the in-memory store. What a client reading the
+//! events would see when the model fails before or during its answer.
+
+mod common;
+
+use std::pin::Pin;
+
+use common::{api, Api};
+use http_body::Body as _;
+use lambda_http::{http::Request as HttpRequest, Body, Request};
+use serde_json::{json, Value};
+use session_handler::stream::{handle, StreamBody};
+
+/// What the streaming handler answered: status, content type, events (name, data).
+struct Streamed {
+    status: u16,
+    content_type: String,
+    events: Vec<(String, Value)>,
+}
+
+impl Streamed {
+    fn names(&self) -> Vec<&str> {
+        self.events.iter().map(|(name, _)| name.as_str()).collect()
+    }
+
+    fn last(&self) -> &Value {
+        &self.events.last().expect("an event").1
+    }
+}
+
+async fn stream(api: &Api, user: &str, session: &str, message: &str) -> Streamed {
+    // A streamed turn's task outlives the request: the handler takes an app that lives as
+    // long as the process, as the binary's does.
+    let app: &'static _ = Box::leak(Box::new(api.app.clone()));
+    let request: Request = HttpRequest::builder()
+        .method("POST")
+        .uri(format!("/sessions/{session}/messages"))
+        .header("x-user-id", user)
+        .body(Body::Text(json!({ "message": message }).to_string()))
+        .expect("request builds");
+    let response = handle(app, request).await;
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let mut body: StreamBody = response.into_body();
+    let mut text = String::new();
+    while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
+        let data = frame.expect("infallible").into_data().expect("data");
+        text.push_str(std::str::from_utf8(&data).expect("UTF-8"));
+    }
+    let events = if content_type.starts_with("text/event-stream") {
+        text.split_terminator("\n\n")
+            .map(|block| {
+                let name = block
+                    .lines()
+                    .find_map(|l| l.strip_prefix("event: "))
+                    .expect("a named event");
+                let data = block
+                    .lines()
+                    .find_map(|l| l.strip_prefix("data: "))
+                    .expect("data");
+                (name.to_owned(), serde_json::from_str(data).expect("JSON"))
+            })
+            .collect()
+    } else {
+        vec![(
+            "body".to_owned(),
+            serde_json::from_str(&text).expect("JSON"),
+        )]
+    };
+    Streamed {
+        status,
+        content_type,
+        events,
+    }
+}
+
+#[tokio::test]
+async fn a_model_refusing_the_first_attempt_is_retried_and_the_client_sees_one_answer() {
+    let api = api().await;
+    let session = api.create_session("ann").await;
+    let turn = stream(
+        &api,
+        "ann",
+        &session,
+        "[[standin:fail-first=1=ThrottlingException]] What is 6*7?",
+    )
+    .await;
+    assert_eq!(turn.status, 200);
+    assert_eq!(turn.names().last(), Some(&"done"), "{:?}", turn.names());
+    assert!(turn.last()["answer"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("42"));
+    // Each step's throttled first attempt (before any text) was retried: the client saw one
+    // answer per step, not the refusals.
+    assert_eq!(
+        api.standin.stats().converse_stream(),
+        4,
+        "2 steps, each refused once"
+    );
+    assert_eq!(
+        api.standin.stats().converse(),
+        0,
+        "streamed turns use ConverseStream"
+    );
+    let starts = turn.names().iter().filter(|n| **n == "tool_start").count();
+    assert_eq!(starts, 1);
+}
+
+#[tokio::test]
+async fn a_stream_that_fails_after_some_text_ends_with_an_error_event_and_stores_nothing() {
+    let api = api().await;
+    let session = api.create_session("ann").await;
+    let turn = stream(
+        &api,
+        "ann",
+        &session,
+        "[[standin:fail-in-stream=throttlingException]] hello there",
+    )
+    .await;
+    assert_eq!(turn.status, 200, "the stream had started");
+    assert_eq!(turn.names(), ["text", "error"], "{:?}", turn.events);
+    let problem = turn.last();
+    assert_eq!(problem["status"], 503, "{problem}");
+    assert!(
+        problem["type"]
+            .as_str()
+            .is_some_and(|t| t.ends_with("model-throttled")),
+        "{problem}"
+    );
+    // Part of the answer was seen: no second attempt followed it.
+    assert_eq!(api.standin.stats().converse_stream(), 1);
+    // A failure before any step stores nothing: the client can send it again.
+    let reply = api
+        .call("GET", &format!("/sessions/{session}"), "ann", None, &[])
+        .await;
+    assert_eq!(reply.body["turns"], 0, "{:?}", reply.body);
+}
+
+#[tokio::test]
+async fn a_refusal_before_the_stream_is_a_plain_problem_response() {
+    let api = api().await;
+    let session = api.create_session("ann").await;
+    let foreign = stream(&api, "bob", &session, "hi").await;
+    assert_eq!(foreign.status, 404);
+    assert!(foreign.content_type.starts_with("application/problem+json"));
+    assert_eq!(foreign.last()["status"], 404);
+    assert_eq!(api.standin.stats().converse_stream(), 0, "no model call");
+}
+
+/// A sink that keeps the text it is given.
+#[derive(Default)]
+struct Collect(std::sync::Mutex<Vec<String>>);
+
+impl shared::ports::TurnSink for Collect {
+    fn text(&self, delta: &str) {
+        self.0.lock().unwrap().push(delta.to_owned());
+    }
+}
+
+#[tokio::test]
+async fn converse_stream_assembles_what_converse_answers() {
+    use shared::domain::{
+        message::Message,
+        model::{InferenceConfig, ModelRequest, ToolSpec},
+    };
+    let standin = bedrock_standin::Standin::start(bedrock_standin::Options::default())
+        .await
+        .expect("stand-in");
+    let sdk = shared::aws::sdk_config().await;
+    let model = common::bedrock_model(&sdk, &standin, common::MODEL_ID);
+    let thinking = common::bedrock_model(
+        &sdk,
+        &standin,
+        "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
+    );
+    let ask = |text: &str| ModelRequest {
+        system: Some("You are a test agent.".into()),
+        messages: vec![Message::user_text(text)],
+        tools: vec![ToolSpec {
+            name: "calculator".into(),
+            description: "Arithmetic".into(),
+            input_schema: json!({"type": "object"}),
+        }],
+        inference: InferenceConfig {
+            max_tokens: Some(2048),
+            ..InferenceConfig::default()
+        },
+        ..ModelRequest::default()
+    };
+    let mut with_thinking = ask("What is 6*7?");
+    with_thinking.additional_fields =
+        Some(json!({"thinking": {"type": "enabled", "budget_tokens": 1024}}));
+    let cases = [
+        (&model, ask("What is 12*(3+4)?")),
+        (&model, ask("Just chatting about the weather")),
+        (
+            &model,
+            ask("[[standin:max-tokens]] a long answer cut short"),
+        ),
+        (&thinking, with_thinking),
+    ];
+    for (model, request) in cases {
+        let buffered = model.converse(&request).await.expect("converse");
+        let sink = Collect::default();
+        let streamed = model
+            .converse_stream(&request, &sink)
+            .await
+            .expect("converse stream");
+        assert_eq!(streamed.message, buffered.message, "{:?}", request.messages);
+        assert_eq!(streamed.stop_reason, buffered.stop_reason);
+        assert_eq!(streamed.usage, buffered.usage);
+        assert_eq!(sink.0.lock().unwrap().concat(), buffered.message.text());
+        if request.additional_fields.is_some() {
+            assert!(
+                matches!(
+                    &streamed.message.content[0],
+                    shared::domain::message::ContentBlock::Reasoning {
+                        signature: Some(_),
+                        ..
+                    }
+                ),
+                "signed reasoning streamed: {:?}",
+                streamed.message
+            );
+        }
+    }
+    assert_eq!(standin.stats().converse_stream(), 4);
+}
