@@ -49,3 +49,19 @@ fn the_send_message_samples_carry_a_valid_body_one_of_them_for_the_fast_role() {
         assert_eq!(body.role, role, "{name}");
     }
 }
+
+#[test]
+fn the_function_url_sample_is_a_turn_for_the_streaming_function() {
+    let request = event("stream-send-message.json");
+    let path = request.uri().path().to_owned();
+    assert!(matches!(
+        route(request.method(), &path),
+        Ok(Route::SendMessage("0b9e6a4e-6a57-4c64-9f3b-2f1f0b3c2a10"))
+    ));
+    let body = session_handler::request::message(request.body(), 16 * 1024).expect("a body");
+    assert_eq!(body.message, "What is 12*7?");
+    assert_eq!(
+        session_handler::request::caller(&request, shared::config::AuthMode::InsecureLocal),
+        Ok("user-123".to_owned())
+    );
+}
