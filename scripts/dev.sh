@@ -32,7 +32,10 @@ tail_pid=""
 # shellcheck disable=SC2329 # run by the EXIT trap
 cleanup() {
     local rc=$?
-    trap - EXIT INT TERM
+    # A second signal must not cut the clean-up short: `make` passes its own SIGTERM on to
+    # this script after the process group's, which would otherwise leave everything running.
+    trap - EXIT
+    trap '' INT TERM
     [[ -n "$tail_pid" ]] && kill "$tail_pid" 2>/dev/null || true
     rm -f "$DEV_DIR/stack.json"
     if [[ -n "$watch_pid" ]]; then

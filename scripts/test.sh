@@ -62,7 +62,10 @@ ARTIFACT_REPORT=""
 # shellcheck disable=SC2329 # run by the EXIT trap
 cleanup() {
     local rc=$?
-    trap - EXIT INT TERM
+    # A second signal must not cut the clean-up short: `make` passes its own SIGTERM on to
+    # this script after the process group's, which would otherwise leave everything running.
+    trap - EXIT
+    trap '' INT TERM
     stop_stack
     if [[ "$FAILED" == 0 && "$rc" == 0 && "${KEEP_TEST_STATE:-0}" != 1 ]]; then
         rm -rf "$DEV_DIR"
