@@ -7,12 +7,15 @@
 //!   [`exchange`], [`read_body`]): `tool-http-fetch` resolves and checks every address itself
 //!   and dials only checked ones, then runs TLS and HTTP over that very socket;
 //! - [`Client`], a small client for JSON APIs (`tool-web-search`'s providers): one request per
-//!   connection, a time limit on the whole exchange and a cap on the response body.
+//!   connection, a time limit on the whole exchange and a cap on the response body;
+//! - with the feature `https-reqwest`, [`reqwest_builder`] and [`read_response`]: `reqwest`
+//!   over the same TLS configuration, for the clients that keep connections alive or stream
+//!   (the OpenAI adapter) and the JWKS fetches of `shared::auth`.
 //!
 //! Errors name the host and the failure, never a header or a body, so a key sent in a header
 //! (marked sensitive by the caller) cannot reach a log line or a tool result through them.
 
-use std::{sync::Arc, time::Duration};
+use std::{net::IpAddr, sync::Arc, time::Duration};
 
 use bytes::Bytes;
 use http::{
@@ -32,7 +35,7 @@ use tokio::{
     task::JoinHandle,
 };
 use tokio_rustls::TlsConnector;
-use url::{Position, Url};
+use url::{Host, Position, Url};
 
 /// The TLS client configuration of the executors: rustls with `ring`, the Mozilla roots,
 /// HTTP/1.1 by ALPN.
@@ -51,6 +54,47 @@ pub fn tls_config_with_roots(roots: RootCertStore) -> Result<Arc<ClientConfig>, 
         .with_no_client_auth();
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
+}
+
+/// True when `url`'s host is a loopback address or `localhost`: the one kind of host that plain
+/// `http` is accepted for where a secret or a trust decision rides on the exchange (local
+/// stand-ins and test servers).
+pub fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+        Some(Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+        Some(Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
+}
+
+/// A `reqwest` client builder over [`tls_config`] (rustls with `ring`, the Mozilla roots),
+/// following no redirects; the caller adds its time limits and builds.
+///
+/// `reqwest` is built with `rustls-no-provider`: it brings no crypto provider of its own, so
+/// every client of the workspace must be given its TLS configuration like this.
+#[cfg(feature = "https-reqwest")]
+pub fn reqwest_builder() -> Result<reqwest::ClientBuilder, rustls::Error> {
+    let tls = tls_config()?;
+    Ok(reqwest::Client::builder()
+        .tls_backend_preconfigured((*tls).clone())
+        .redirect(reqwest::redirect::Policy::none()))
+}
+
+/// Reads at most `limit` bytes of `response`'s body; true when there was more (the rest is not
+/// read).
+#[cfg(feature = "https-reqwest")]
+pub async fn read_response(
+    mut response: reqwest::Response,
+    limit: usize,
+) -> Result<(Vec<u8>, bool), reqwest::Error> {
+    let mut read = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        if !append_capped(&mut read, &chunk, limit) {
+            return Ok((read, true));
+        }
+    }
+    Ok((read, false))
 }
 
 /// The `Host` header value (`host[:port]`, the port only when the URL names one) and the
@@ -120,14 +164,20 @@ pub async fn read_body(mut body: Incoming, limit: usize) -> Result<(Vec<u8>, boo
         let Ok(data) = frame?.into_data() else {
             continue;
         };
-        let room = limit.saturating_sub(read.len());
-        if data.len() > room {
-            read.extend_from_slice(&data[..room]);
+        if !append_capped(&mut read, &data, limit) {
             return Ok((read, true));
         }
-        read.extend_from_slice(&data);
     }
     Ok((read, false))
+}
+
+/// Appends `data` to `read` while `read` stays within `limit` bytes; false when not all of it
+/// fitted (what did fit is appended).
+fn append_capped(read: &mut Vec<u8>, data: &[u8], limit: usize) -> bool {
+    let room = limit.saturating_sub(read.len());
+    let fits = data.len() <= room;
+    read.extend_from_slice(&data[..data.len().min(room)]);
+    fits
 }
 
 /// Bytes of response body [`Client`] reads at most.
@@ -348,6 +398,26 @@ mod tests {
         assert_eq!(origin(&url), ("127.0.0.1:8080".to_owned(), "/"));
         let url = Url::parse("http://[::1]:9/x").unwrap();
         assert_eq!(origin(&url), ("[::1]:9".to_owned(), "/x"));
+    }
+
+    #[test]
+    fn loopback_hosts_are_the_loopback_addresses_and_localhost() {
+        for url in [
+            "http://127.0.0.1:8080/",
+            "http://127.1.2.3/",
+            "http://[::1]:9/",
+            "http://LocalHost/x",
+        ] {
+            assert!(is_loopback(&Url::parse(url).unwrap()), "{url}");
+        }
+        for url in [
+            "http://10.0.0.1/",
+            "http://localhost.example.com/",
+            "http://[::2]/",
+            "https://example.com/",
+        ] {
+            assert!(!is_loopback(&Url::parse(url).unwrap()), "{url}");
+        }
     }
 
     #[tokio::test]

@@ -5,6 +5,8 @@
 
 pub mod adapters;
 pub mod agent;
+#[cfg(feature = "jwt")]
+pub mod auth;
 pub mod aws;
 pub mod config;
 pub mod domain;

@@ -22,12 +22,12 @@ pub mod errors;
 pub mod stream;
 pub mod wire;
 
-use std::{fmt, net::IpAddr, sync::Arc, time::Duration};
+use std::{fmt, sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use reqwest::{header, redirect, Client, Response, StatusCode};
-use url::{Host, Url};
+use reqwest::{header, Client, Response, StatusCode};
+use url::Url;
 
 use crate::{
     adapters::secrets::{ApiKey, KeyCache, SecretError},
@@ -132,11 +132,8 @@ impl OpenAiModel {
             }
             None => Credential::None,
         };
-        let tls = crate::https::tls_config()
-            .map_err(|error| OpenAiConfigError::Client(error.to_string()))?;
-        let client = Client::builder()
-            .tls_backend_preconfigured((*tls).clone())
-            .redirect(redirect::Policy::none())
+        let client = crate::https::reqwest_builder()
+            .map_err(|error| OpenAiConfigError::Client(error.to_string()))?
             .timeout(timeout)
             .connect_timeout(CONNECT_TIMEOUT.min(timeout))
             .pool_idle_timeout(POOL_IDLE_TIMEOUT)
@@ -326,16 +323,7 @@ fn endpoint(base_url: &Url) -> Result<Url, OpenAiConfigError> {
 
 /// A key goes over https, or over http to a loopback host only.
 fn check_key_transport(endpoint: &Url) -> Result<(), OpenAiConfigError> {
-    if endpoint.scheme() == "https" {
-        return Ok(());
-    }
-    let loopback = match endpoint.host() {
-        Some(Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
-        Some(Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
-        Some(Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
-        None => false,
-    };
-    if loopback {
+    if endpoint.scheme() == "https" || crate::https::is_loopback(endpoint) {
         Ok(())
     } else {
         Err(OpenAiConfigError::InsecureKey(
@@ -375,17 +363,16 @@ fn scrub(error: ModelError, key: &ApiKey) -> ModelError {
 }
 
 /// The body, at most `limit` bytes (more is `Unavailable`).
-async fn read_capped(mut response: Response, limit: usize) -> Result<Vec<u8>, ModelError> {
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|e| map_transport(&e))? {
-        if body.len() + chunk.len() > limit {
-            return Err(ModelError::Unavailable(format!(
-                "the model provider's answer is larger than {limit} bytes"
-            )));
-        }
-        body.extend_from_slice(&chunk);
+async fn read_capped(response: Response, limit: usize) -> Result<Vec<u8>, ModelError> {
+    match crate::https::read_response(response, limit)
+        .await
+        .map_err(|e| map_transport(&e))?
+    {
+        (body, false) => Ok(body),
+        (_, true) => Err(ModelError::Unavailable(format!(
+            "the model provider's answer is larger than {limit} bytes"
+        ))),
     }
-    Ok(body)
 }
 
 /// A streamed answer, read and assembled as it arrives (its text handed to `sink`); the
