@@ -30,6 +30,9 @@ pub struct App {
     pub max_message_bytes: usize,
     /// Time kept free before the invocation's deadline.
     pub deadline_margin: Duration,
+    /// Validates bearer tokens in code, where no API Gateway authorizer did (the streaming
+    /// function's Function URL, in `jwt` mode).
+    pub jwt: Option<shared::auth::JwtValidator>,
 }
 
 /// Handles one HTTP request. Never fails: every error is a `problem+json` response.

@@ -48,6 +48,12 @@ pub fn caller(request: &Request, mode: AuthMode) -> Result<String, BadRequest> {
                 )
             })?,
     };
+    user_id(&raw)
+}
+
+/// A caller's id as storage keys use it: trimmed, 1 to 256 characters with no control
+/// characters, `%` and `#` percent-encoded.
+pub fn user_id(raw: &str) -> Result<String, BadRequest> {
     let raw = raw.trim();
     if raw.is_empty() || raw.len() > 256 || raw.chars().any(char::is_control) {
         return Err(BadRequest::Unauthorized(

@@ -36,6 +36,8 @@ use serde::Serialize;
 use serde_json::json;
 use shared::{
     agent::{AgentError, TurnResult},
+    auth::JwtValidator,
+    config::AuthMode,
     domain::message::{ToolCall, ToolStatus},
     ports::TurnSink,
 };
@@ -43,7 +45,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::{
     handler::{agent_error, bad_request, log_turn, time_left, turn_input, App},
-    problem::{problem, problem_body},
+    problem::{problem, problem_body, problem_of},
     request,
     routes::{route, NoRoute, Route},
 };
@@ -257,9 +259,9 @@ async fn send(
     raw_id: &str,
     arrived: Instant,
 ) -> Response<StreamBody> {
-    let user = match request::caller(request, app.auth_mode) {
+    let user = match caller(app, request).await {
         Ok(user) => user,
-        Err(bad) => return whole(bad_request(bad)),
+        Err(refused) => return whole(refused),
     };
     let input = match turn_input(app, request, raw_id) {
         Ok(input) => input,
@@ -303,6 +305,57 @@ async fn send(
             "the turn failed unexpectedly",
         )),
     }
+}
+
+/// The caller: the bearer token's `sub` once the token is validated (`jwt` mode: no API
+/// Gateway authorizer stands in front of a Function URL), or the `x-user-id` header locally.
+async fn caller(app: &App, request: &Request) -> Result<String, Response<Body>> {
+    if app.auth_mode == AuthMode::InsecureLocal {
+        return request::caller(request, app.auth_mode).map_err(bad_request);
+    }
+    let Some(validator) = &app.jwt else {
+        tracing::error!("jwt mode without a token validator: JWT_ISSUER is not configured");
+        return Err(problem(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "this endpoint is not configured to validate tokens",
+        ));
+    };
+    let token = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(JwtValidator::bearer);
+    let Some(token) = token else {
+        return Err(unauthorized(
+            "send the caller's token in an Authorization: Bearer <JWT> header",
+        ));
+    };
+    match validator.validate(token).await {
+        Ok(claims) => request::user_id(&claims.sub).map_err(bad_request),
+        Err(error) if error.is_unavailable() => {
+            tracing::error!(%error, "the issuer's signing keys are unavailable");
+            let mut response = problem_of(
+                StatusCode::SERVICE_UNAVAILABLE,
+                Some("identity-unavailable"),
+                "the identity provider's signing keys could not be read; retry shortly",
+            );
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            Err(response)
+        }
+        Err(error) => Err(unauthorized(&format!("the token was refused: {error}"))),
+    }
+}
+
+/// A 401 with the RFC 6750 challenge.
+fn unauthorized(detail: &str) -> Response<Body> {
+    let mut response = problem(StatusCode::UNAUTHORIZED, detail);
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer error=\"invalid_token\""),
+    );
+    response
 }
 
 fn events_response(receiver: mpsc::UnboundedReceiver<Bytes>) -> Response<StreamBody> {

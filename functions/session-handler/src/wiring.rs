@@ -68,6 +68,7 @@ pub async fn app(config: &Config, max_wall_time: Duration) -> Result<App, Error>
         auth_mode: config.auth_mode,
         max_message_bytes: config.max_message_bytes,
         deadline_margin: config.deadline_margin,
+        jwt: None,
     })
 }
 

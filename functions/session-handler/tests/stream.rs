@@ -30,13 +30,25 @@ impl Streamed {
 }
 
 async fn stream(api: &Api, user: &str, session: &str, message: &str) -> Streamed {
+    stream_with(api, session, message, &[("x-user-id", user)]).await
+}
+
+async fn stream_with(
+    api: &Api,
+    session: &str,
+    message: &str,
+    headers: &[(&str, &str)],
+) -> Streamed {
     // A streamed turn's task outlives the request: the handler takes an app that lives as
     // long as the process, as the binary's does.
     let app: &'static _ = Box::leak(Box::new(api.app.clone()));
-    let request: Request = HttpRequest::builder()
+    let mut request = HttpRequest::builder()
         .method("POST")
-        .uri(format!("/sessions/{session}/messages"))
-        .header("x-user-id", user)
+        .uri(format!("/sessions/{session}/messages"));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let request: Request = request
         .body(Body::Text(json!({ "message": message }).to_string()))
         .expect("request builds");
     let response = handle(app, request).await;
@@ -232,4 +244,73 @@ async fn converse_stream_assembles_what_converse_answers() {
         }
     }
     assert_eq!(standin.stats().converse_stream(), 4);
+}
+
+#[tokio::test]
+async fn in_jwt_mode_the_stream_validates_the_bearer_token_itself() {
+    use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+    use shared::auth::{JwtConfig, JwtValidator, DEFAULT_LEEWAY};
+    let mut api = api().await;
+    let session = api.create_session("ann").await;
+    api.app.auth_mode = shared::config::AuthMode::Jwt;
+    // An issuer nothing listens on: a token that needs its keys finds them unavailable.
+    api.app.jwt = Some(
+        JwtValidator::new(JwtConfig {
+            issuer: "http://127.0.0.1:9/issuer".into(),
+            audience: vec!["console".into()],
+            leeway: DEFAULT_LEEWAY,
+        })
+        .expect("validator"),
+    );
+    let token = |header: Value| {
+        let part = |value: &Value| URL_SAFE_NO_PAD.encode(value.to_string());
+        let claims = json!({"sub": "ann", "iss": "http://127.0.0.1:9/issuer", "aud": "console", "exp": 4_102_444_800u64});
+        format!(
+            "{}.{}.{}",
+            part(&header),
+            part(&claims),
+            URL_SAFE_NO_PAD.encode(b"sig")
+        )
+    };
+    let none = format!("Bearer {}", token(json!({"alg": "none", "typ": "JWT"})));
+    let hmac = format!("Bearer {}", token(json!({"alg": "HS256", "kid": "k1"})));
+    let rs256 = format!("Bearer {}", token(json!({"alg": "RS256", "kid": "k1"})));
+    type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, u16);
+    let cases: [Case; 6] = [
+        ("no token", vec![], 401),
+        (
+            "an x-user-id is not an identity here",
+            vec![("x-user-id", "ann")],
+            401,
+        ),
+        (
+            "not a JWT",
+            vec![("authorization", "Bearer not-a-jwt")],
+            401,
+        ),
+        ("alg none", vec![("authorization", none.as_str())], 401),
+        ("HMAC", vec![("authorization", hmac.as_str())], 401),
+        (
+            "keys unavailable",
+            vec![("authorization", rs256.as_str())],
+            503,
+        ),
+    ];
+    for (what, headers, status) in cases {
+        let answer = stream_with(&api, &session, "hi", &headers).await;
+        assert_eq!(answer.status, status, "{what}: {:?}", answer.events);
+        assert!(
+            answer.content_type.starts_with("application/problem+json"),
+            "{what}"
+        );
+        let detail = answer.last()["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        assert!(
+            !detail.contains("c2ln") && !detail.contains("eyJ"),
+            "{what}: {detail}"
+        );
+    }
+    assert_eq!(api.standin.stats().converse_stream(), 0, "no turn ran");
 }
