@@ -19,7 +19,7 @@ dev: ## run the agent locally: DynamoDB Local + Bedrock stand-in + cargo lambda 
 	@scripts/dev.sh
 
 chat: ## start the CLI chat against the make dev stack
-	cargo run -q -p lambda-agent-cli -- chat
+	@cargo run -q -p lambda-agent-cli -- chat
 
 test: ## everything: fmt, unit + DynamoDB Local + end-to-end tests, clippy, sam validate, arm64 build
 	@scripts/test.sh
