@@ -9,7 +9,7 @@ export PATH := $(CURDIR)/.venv/bin:$(PATH)
 export SAM_CLI_TELEMETRY := 0
 export DDB_LOCAL_TELEMETRY := 0
 
-.PHONY: help dev test tools services-up services-down lint fmt build-arm64 validate bench deploy clean-local
+.PHONY: help dev chat test tools services-up services-down lint fmt build-arm64 validate bench deploy clean-local
 
 help: ## this list
 	@echo "lambda-agent targets:"
@@ -17,6 +17,9 @@ help: ## this list
 
 dev: ## run the agent locally: DynamoDB Local + Bedrock stand-in + cargo lambda watch; prints the API URL
 	@scripts/dev.sh
+
+chat: ## start the CLI chat against the make dev stack
+	@cargo run -q -p lambda-agent-cli -- chat
 
 test: ## everything: fmt, unit + DynamoDB Local + end-to-end tests, clippy, sam validate, arm64 build
 	@scripts/test.sh
