@@ -5,7 +5,9 @@
 #      deployment size);
 #   3. runs bench/executor-cold-start.sh (the executors' cold starts and peak RSS; no services);
 #   4. runs `cargo bench -p shared --bench turn_overhead --bench tool_invoke` with
-#      AWS_ENDPOINT_URL_DYNAMODB set, so the DynamoDB Local variants run too;
+#      AWS_ENDPOINT_URL_DYNAMODB set, so the DynamoDB Local variants run too, and
+#      `cargo bench -p session-handler --bench stream_overhead` (a model's stream event to the
+#      bytes of its server-sent event);
 #   5. prints bench/summary.py's table (also in target/bench/summary.md).
 #
 #   bench/run.sh                  # everything, about 5 minutes after the builds
@@ -39,6 +41,8 @@ SKIP_BUILD=1 "$ROOT/bench/executor-cold-start.sh"
 rm -rf "$BENCH_OUT/criterion"
 CRITERION_HOME="$BENCH_OUT/criterion" cargo bench -p shared --bench turn_overhead --bench tool_invoke \
   | tee "$BENCH_OUT/criterion.log"
+CRITERION_HOME="$BENCH_OUT/criterion" cargo bench -p session-handler --bench stream_overhead \
+  | tee -a "$BENCH_OUT/criterion.log"
 
 bench_cleanup
 python3 "$ROOT/bench/summary.py" "$BENCH_OUT" | tee "$BENCH_OUT/summary.md"
