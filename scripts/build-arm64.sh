@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Release build of every function for Lambda arm64 (Graviton), cross-compiled with Zig through
-# cargo-lambda: target/lambda/<function>/bootstrap.zip for the session handler and the three
-# tool executors, plus their sizes. Needs the venv (scripts/install-tools.sh) and the rustup
-# target aarch64-unknown-linux-gnu.
+# cargo-lambda: target/lambda/<function>/bootstrap.zip for the session handler, the streaming
+# session handler and the three tool executors, plus their sizes. Needs the venv
+# (scripts/install-tools.sh) and the rustup target aarch64-unknown-linux-gnu.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$REPO_ROOT"
 
-FUNCTIONS=("$FUNCTION_BINARY" tool-web-search tool-http-fetch tool-code-interpreter)
+FUNCTIONS=("$FUNCTION_BINARY" "$STREAM_BINARY" tool-web-search tool-http-fetch tool-code-interpreter)
 
 # --bin (not --package): the same cargo invocation as `sam build` (rust-cargolambda with
 # BuildProperties.Binary), so this measures the artifacts that get deployed and both share one
