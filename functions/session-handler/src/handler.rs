@@ -12,6 +12,7 @@ use shared::{
 };
 
 use crate::{
+    console::{self, ConsoleSettings},
     page::{self, Paged},
     problem::{empty, json, problem, problem_of},
     request::{self, BadRequest},
@@ -30,6 +31,8 @@ pub struct App {
     pub max_message_bytes: usize,
     /// Time kept free before the invocation's deadline.
     pub deadline_margin: Duration,
+    /// What the web console is told (`STREAM_URL`).
+    pub console: ConsoleSettings,
 }
 
 /// Handles one HTTP request. Never fails: every error is a `problem+json` response.
@@ -39,6 +42,10 @@ pub async fn handle(app: &App, request: Request) -> Response<Body> {
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     let response = match route(&method, &path) {
+        // Before the caller check: the console's files need no caller, its API calls carry one.
+        Ok(Route::Console(page)) => {
+            console::serve(&app.console, app.auth_mode, page, request.headers())
+        }
         Ok(route) => dispatch(app, &request, route, started).await,
         Err(NoRoute::NotFound) => problem(StatusCode::NOT_FOUND, "no such route"),
         Err(NoRoute::MethodNotAllowed(allowed)) => {
@@ -142,6 +149,8 @@ async fn dispatch(
                 .await
                 .map(|()| empty(StatusCode::NO_CONTENT))
         }
+        // Served by `handle`, before the caller check.
+        Route::Console(_) => return problem(StatusCode::NOT_FOUND, "no such route"),
         Route::ListTools => app
             .agent
             .tool_specs()

@@ -19,7 +19,10 @@ use shared::{
     tools::{tool_set::ToolSet, BuiltinTools},
 };
 
-use session_handler::handler::{handle, App};
+use session_handler::{
+    console::ConsoleSettings,
+    handler::{handle, App},
+};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -67,6 +70,7 @@ async fn main() -> Result<(), Error> {
         auth_mode: config.auth_mode,
         max_message_bytes: config.max_message_bytes,
         deadline_margin: config.deadline_margin,
+        console: ConsoleSettings::from_env()?,
     };
     let app = &app;
     run(service_fn(move |request: Request| async move {

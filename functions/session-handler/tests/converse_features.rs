@@ -47,6 +47,7 @@ async fn api(settings: AgentSettings, additional_fields: Option<Value>) -> Api {
             auth_mode: AuthMode::InsecureLocal,
             max_message_bytes: 16 * 1024,
             deadline_margin: std::time::Duration::from_secs(2),
+            console: Default::default(),
         },
         standin,
     }

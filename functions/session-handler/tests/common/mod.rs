@@ -121,6 +121,7 @@ pub async fn api_with_roles(
             auth_mode,
             max_message_bytes: 16 * 1024,
             deadline_margin: Duration::from_secs(2),
+            console: Default::default(),
         },
         standin,
     }
