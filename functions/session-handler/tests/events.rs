@@ -4,7 +4,7 @@
 use lambda_http::{http::Method, request::from_str};
 use session_handler::{
     page::{page_request, Paged},
-    routes::{route, Route},
+    routes::{route, ConsoleRoute, Route},
 };
 
 fn event(name: &str) -> lambda_http::Request {
@@ -48,4 +48,15 @@ fn the_send_message_samples_carry_a_valid_body_one_of_them_for_the_fast_role() {
             .unwrap_or_else(|e| panic!("{name}: {e:?}"));
         assert_eq!(body.role, role, "{name}");
     }
+}
+
+#[test]
+fn the_console_sample_routes_to_the_page_and_carries_no_claims() {
+    let request = event("console.json");
+    let path = request.uri().path().to_owned();
+    assert_eq!(
+        route(request.method(), &path),
+        Ok(Route::Console(ConsoleRoute::Page))
+    );
+    assert!(!request.headers().contains_key("authorization"));
 }
