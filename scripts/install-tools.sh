@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs the project's local tools into git-ignored folders, idempotently:
 #   .venv/            cargo-lambda, ziglang (Zig for the arm64 cross build), aws-sam-cli,
-#                     moto[server], boto3 -- pinned, from PyPI
+#                     moto[server], boto3, selenium (the browser test) -- pinned, from PyPI
+#   /usr/bin/chromium, /usr/bin/chromedriver  Debian's chromium and chromium-driver, for the
+#                     headless browser test (apt-get, as root), when either is missing
 #   .local/dynamodb/  the npm package amplify-dynamodb-simulator (ships DynamoDBLocal.jar)
 #   .local/dynamodb-launcher/  LoopbackDynamoDbLocal.class, compiled with javac
 #   rustup target aarch64-unknown-linux-gnu (for `cargo lambda build --arm64`)
@@ -17,7 +19,9 @@ PY_PINS=(
     "aws-sam-cli==1.170.0"
     "moto[server]==5.2.5"
     "boto3==1.43.108"
+    "selenium==4.51.0"
 )
+BROWSER_DEBS=(chromium chromium-driver)
 NPM_DDB_PKG="amplify-dynamodb-simulator@2.9.30"
 ARM64_TARGET="aarch64-unknown-linux-gnu"
 
@@ -81,6 +85,22 @@ if [[ ! -f "$DDB_LAUNCHER_DIR/LoopbackDynamoDbLocal.class" || ! -f "$launcher_st
     printf '%s\n' "$launcher_key" >"$launcher_stamp"
 fi
 
+# ---- headless Chromium and its driver, Debian's (the browser test: scripts/browser-test.sh) ----
+apt_install() { # apt_install PKG...: quietly; the package lists are refreshed only if it fails
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends -qq "$@" >>"$INSTALL_LOG" 2>&1 \
+        || { apt-get update -qq >>"$INSTALL_LOG" 2>&1 \
+            && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends -qq "$@" >>"$INSTALL_LOG" 2>&1; }
+}
+if [[ ! -x /usr/bin/chromium || ! -x /usr/bin/chromedriver ]]; then
+    if [[ "$(id -u)" != 0 ]] || ! command -v apt-get >/dev/null 2>&1; then
+        log "install-tools: warning: chromium or chromedriver is missing and this is not root on Debian; install '${BROWSER_DEBS[*]}' for the browser test"
+    elif ! apt_install "${BROWSER_DEBS[@]}"; then
+        log "install-tools: failed: apt-get install ${BROWSER_DEBS[*]}"
+        tail -n 40 "$INSTALL_LOG" >&2
+        exit 1
+    fi
+fi
+
 # ---- Rust std for the arm64 Lambda target ----
 if command -v rustup >/dev/null 2>&1; then
     if ! rustup target list --installed 2>/dev/null | grep -qx "$ARM64_TARGET"; then
@@ -103,6 +123,9 @@ if [[ "${1:-}" == "--print" || "${VERBOSE:-0}" == 1 ]]; then
     echo "sam:          $("$VENV/bin/sam" --version)"
     echo "moto:         $("$VENV/bin/python3" -c 'import moto; print(moto.__version__)')"
     echo "boto3:        $("$VENV/bin/python3" -c 'import boto3; print(boto3.__version__)')"
+    echo "selenium:     $("$VENV/bin/python3" -c 'import selenium; print(selenium.__version__)')"
+    echo "chromium:     $(/usr/bin/chromium --version 2>/dev/null || echo missing)"
+    echo "chromedriver: $(/usr/bin/chromedriver --version 2>/dev/null || echo missing)"
     echo "DynamoDB Local: $DDB_DIR/DynamoDBLocal.jar"
     echo "launcher:     $DDB_LAUNCHER_DIR/LoopbackDynamoDbLocal.class"
 fi

@@ -2,7 +2,7 @@
 # Shared helpers for the scripts in this folder. Source it; don't run it.
 #
 # Layout (all git-ignored):
-#   .venv/                      python venv: cargo-lambda, ziglang, aws-sam-cli, moto, boto3
+#   .venv/                      python venv: cargo-lambda, ziglang, aws-sam-cli, moto, boto3, selenium
 #   .local/dynamodb/            npm prefix holding amplify-dynamodb-simulator (DynamoDBLocal.jar)
 #   .local/dynamodb-launcher/   LoopbackDynamoDbLocal.class (compiled from dev/dynamodb-local/)
 #   .local/logs/                install logs

@@ -12,6 +12,7 @@ use shared::{
 };
 
 use crate::{
+    console::{self, ConsoleSettings},
     page::{self, Paged},
     problem::{empty, json, problem, problem_of},
     request::{self, BadRequest},
@@ -33,6 +34,8 @@ pub struct App {
     /// Validates bearer tokens in code, where no API Gateway authorizer did (the streaming
     /// function's Function URL, in `jwt` mode).
     pub jwt: Option<shared::auth::JwtValidator>,
+    /// What the web console is told (`STREAM_URL`).
+    pub console: ConsoleSettings,
 }
 
 /// Handles one HTTP request. Never fails: every error is a `problem+json` response.
@@ -42,6 +45,10 @@ pub async fn handle(app: &App, request: Request) -> Response<Body> {
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     let response = match route(&method, &path) {
+        // Before the caller check: the console's files need no caller, its API calls carry one.
+        Ok(Route::Console(page)) => {
+            console::serve(&app.console, app.auth_mode, page, request.headers())
+        }
         Ok(route) => dispatch(app, &request, route, started).await,
         Err(NoRoute::NotFound) => problem(StatusCode::NOT_FOUND, "no such route"),
         Err(NoRoute::MethodNotAllowed(allowed)) => {
@@ -145,6 +152,8 @@ async fn dispatch(
                 .await
                 .map(|()| empty(StatusCode::NO_CONTENT))
         }
+        // Served by `handle`, before the caller check.
+        Route::Console(_) => return problem(StatusCode::NOT_FOUND, "no such route"),
         Route::ListTools => app
             .agent
             .tool_specs()

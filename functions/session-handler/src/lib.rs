@@ -1,5 +1,6 @@
 //! The session handler: the HTTP API of the agent, behind API Gateway or a Function URL.
 
+pub mod console;
 pub mod handler;
 pub mod page;
 pub mod problem;

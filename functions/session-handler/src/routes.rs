@@ -1,7 +1,7 @@
 //! Which operation a method and path ask for.
 //!
-//! The path is matched from its first `sessions` or `tools` segment, so the same function
-//! serves API Gateway (with or without a stage prefix) and `cargo lambda watch`'s
+//! The path is matched from its first `sessions`, `tools` or `console` segment, so the same
+//! function serves API Gateway (with or without a stage prefix) and `cargo lambda watch`'s
 //! `/lambda-url/<function>/` prefix unchanged.
 
 use lambda_http::http::Method;
@@ -23,6 +23,21 @@ pub enum Route<'a> {
     GetTrace(&'a str),
     /// `GET /tools`
     ListTools,
+    /// `GET /console...`: the web console, which needs no caller (its API calls carry one).
+    Console(ConsoleRoute<'a>),
+}
+
+/// A path of the web console.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ConsoleRoute<'a> {
+    /// `/console`: the page.
+    Page,
+    /// `/console/`: sent on to `/console`, against which the page's relative URLs resolve.
+    TrailingSlash,
+    /// `/console/config.json`: what the page needs to know of this deployment.
+    Config,
+    /// `/console/{name}`: one of the page's assets.
+    Asset(&'a str),
 }
 
 /// Why a request matches no operation.
@@ -39,10 +54,18 @@ pub fn route<'a>(method: &Method, path: &'a str) -> Result<Route<'a>, NoRoute> {
     let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     let start = segments
         .iter()
-        .position(|s| *s == "sessions" || *s == "tools")
+        .position(|s| matches!(*s, "sessions" | "tools" | "console"))
         .ok_or(NoRoute::NotFound)?;
     let method = method.clone();
+    let console = |route| match method {
+        Method::GET => Ok(Route::Console(route)),
+        _ => Err(NoRoute::MethodNotAllowed("GET")),
+    };
     match segments[start..] {
+        ["console"] if path.ends_with('/') => console(ConsoleRoute::TrailingSlash),
+        ["console"] => console(ConsoleRoute::Page),
+        ["console", "config.json"] => console(ConsoleRoute::Config),
+        ["console", name] => console(ConsoleRoute::Asset(name)),
         ["tools"] => match method {
             Method::GET => Ok(Route::ListTools),
             _ => Err(NoRoute::MethodNotAllowed("GET")),
@@ -100,6 +123,56 @@ mod tests {
             Ok(Route::GetTrace("abc"))
         );
         assert_eq!(route(&Method::GET, "/tools"), Ok(Route::ListTools));
+    }
+
+    #[test]
+    fn the_console_matches_with_or_without_a_prefix() {
+        let console = |route| Ok(Route::Console(route));
+        assert_eq!(route(&Method::GET, "/console"), console(ConsoleRoute::Page));
+        assert_eq!(
+            route(&Method::GET, "/lambda-url/session-handler/console"),
+            console(ConsoleRoute::Page)
+        );
+        assert_eq!(
+            route(&Method::GET, "/prod/console/"),
+            console(ConsoleRoute::TrailingSlash)
+        );
+        assert_eq!(
+            route(
+                &Method::GET,
+                "/lambda-url/session-handler/console/config.json"
+            ),
+            console(ConsoleRoute::Config)
+        );
+        assert_eq!(
+            route(&Method::GET, "/prod/console/app.js"),
+            console(ConsoleRoute::Asset("app.js"))
+        );
+        // From the first matching segment: a session id or asset named `console` is just that.
+        assert_eq!(
+            route(&Method::GET, "/sessions/console"),
+            Ok(Route::GetSession("console"))
+        );
+        assert_eq!(
+            route(&Method::GET, "/console/sessions"),
+            console(ConsoleRoute::Asset("sessions"))
+        );
+    }
+
+    #[test]
+    fn the_console_is_read_only_and_one_level_deep() {
+        assert_eq!(
+            route(&Method::POST, "/console"),
+            Err(NoRoute::MethodNotAllowed("GET"))
+        );
+        assert_eq!(
+            route(&Method::DELETE, "/console/app.js"),
+            Err(NoRoute::MethodNotAllowed("GET"))
+        );
+        assert_eq!(
+            route(&Method::GET, "/console/a/b.js"),
+            Err(NoRoute::NotFound)
+        );
     }
 
     #[test]

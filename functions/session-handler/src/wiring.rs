@@ -20,7 +20,7 @@ use shared::{
     tools::{tool_set::ToolSet, BuiltinTools},
 };
 
-use crate::handler::App;
+use crate::{console::ConsoleSettings, handler::App};
 
 /// Builds the app from the configuration, with `max_wall_time` as the turn's time limit.
 pub async fn app(config: &Config, max_wall_time: Duration) -> Result<App, Error> {
@@ -69,6 +69,7 @@ pub async fn app(config: &Config, max_wall_time: Duration) -> Result<App, Error>
         max_message_bytes: config.max_message_bytes,
         deadline_margin: config.deadline_margin,
         jwt: None,
+        console: ConsoleSettings::from_env()?,
     })
 }
 

@@ -4,7 +4,7 @@
 use lambda_http::{http::Method, request::from_str};
 use session_handler::{
     page::{page_request, Paged},
-    routes::{route, Route},
+    routes::{route, ConsoleRoute, Route},
 };
 
 fn event(name: &str) -> lambda_http::Request {
@@ -64,4 +64,15 @@ fn the_function_url_sample_is_a_turn_for_the_streaming_function() {
         session_handler::request::caller(&request, shared::config::AuthMode::InsecureLocal),
         Ok("user-123".to_owned())
     );
+}
+
+#[test]
+fn the_console_sample_routes_to_the_page_and_carries_no_claims() {
+    let request = event("console.json");
+    let path = request.uri().path().to_owned();
+    assert_eq!(
+        route(request.method(), &path),
+        Ok(Route::Console(ConsoleRoute::Page))
+    );
+    assert!(!request.headers().contains_key("authorization"));
 }
