@@ -21,7 +21,7 @@ dev: ## run the agent locally: DynamoDB Local + Bedrock stand-in + cargo lambda 
 chat: ## start the CLI chat against the make dev stack
 	@cargo run -q -p lambda-agent-cli -- chat
 
-test: ## everything: fmt, unit + DynamoDB Local + end-to-end tests, clippy, sam validate, arm64 build
+test: ## everything: fmt, unit + DynamoDB Local + end-to-end tests, the console in Chromium, clippy, sam validate, arm64 build
 	@scripts/test.sh
 
 tools: ## install cargo-lambda, zig, SAM CLI, moto, boto3, DynamoDB Local into .venv/ and .local/

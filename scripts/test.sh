@@ -19,6 +19,8 @@
 #             AWS_ENDPOINT_URL_BEDROCK_RUNTIME / BEDROCK_ENDPOINT, AWS_ENDPOINT_URL_SECRETS_MANAGER,
 #             SEARCH_STANDIN_URL, E2E_WATCH_LOG and E2E_SEARCH_API_KEY (the key's value, given to
 #             the tests only, so they can search everything written for it)
+#   browser   the web console in headless Chromium (Selenium; scripts/browser-test.sh): a
+#             streamed calculator turn and its trace; screenshot in target/console.png
 #   clippy    cargo clippy --workspace --all-targets -- -D warnings
 #   validate  sam validate --lint (template.yaml)           scripts/validate.sh
 #   arm64     cargo lambda build --release --arm64 (zip) of every function, sizes reported
@@ -244,13 +246,16 @@ if [[ "$stack_ok" == 1 && "$build_ok" == 1 ]]; then
     echo "E2E_API_URL=${E2E_API_URL:-} TABLE_NAME=$TABLE_NAME AWS_ENDPOINT_URL_DYNAMODB=${AWS_ENDPOINT_URL_DYNAMODB:-} AWS_ENDPOINT_URL_BEDROCK_RUNTIME=${AWS_ENDPOINT_URL_BEDROCK_RUNTIME:-}"
     # The end-to-end tests fail by themselves (and say why) if the stack is incomplete.
     step test run_tests "${TEST_SELECT_ARGS[@]}" --no-fail-fast
+    step browser "$REPO_ROOT/scripts/browser-test.sh"
     stop_watch
 elif [[ "$build_ok" == 1 ]]; then
     skip watch "no local stack"
     step test cargo test "${TEST_SELECT_ARGS[@]}" --no-fail-fast
+    skip browser "no local stack"
 else
     skip watch "build failed"
     skip test "build failed"
+    skip browser "build failed"
 fi
 stop_stack
 

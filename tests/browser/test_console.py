@@ -82,7 +82,8 @@ class ConsoleTest(unittest.TestCase):
         self.wait().until(lambda d: d.execute_script("return document.body.dataset.ready") == "true")
 
         mode = driver.find_element(By.ID, "mode").text
-        self.assertIn(mode, ("streaming", "buffered"))
+        # make test serves the streaming function (E2E_STREAM_URL): the page must stream.
+        self.assertEqual(mode, "streaming" if os.environ.get("E2E_STREAM_URL") else "buffered")
         caller = driver.find_element(By.ID, "caller-input")
         caller.clear()
         caller.send_keys(self.user)
@@ -100,6 +101,9 @@ class ConsoleTest(unittest.TestCase):
 
         answered = lambda d: any("84" in m.text for m in self.css(".msg.assistant .text"))
         WebDriverWait(driver, TURN_TIMEOUT_S, poll_frequency=0.2).until(answered)
+        if mode == "streaming":
+            pieces = int(driver.execute_script("return document.body.dataset.textEvents || '0'"))
+            self.assertGreater(pieces, 1, "the answer arrived as text events, piece by piece")
 
         # The trace: the stored history and trace are loaded once the turn ends.
         opener = self.wait().until(

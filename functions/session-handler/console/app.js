@@ -299,6 +299,8 @@ function liveTurn(list) {
   return {
     handlers: {
       text({ delta }) {
+        // How many pieces of text arrived as events (the browser test reads it).
+        document.body.dataset.textEvents = String(Number(document.body.dataset.textEvents ?? 0) + 1);
         answer ??= insert(bubble('assistant', ''));
         answer.querySelector('.text').textContent += delta ?? '';
         scrollToEnd();
