@@ -27,7 +27,10 @@ use style::Painter;
 use wire::{SessionList, ToolList, TracePage, TurnTrace};
 
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let args = match Args::try_parse() {
+        Ok(args) => args,
+        Err(error) => return usage_error(&error),
+    };
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -44,6 +47,26 @@ fn main() -> ExitCode {
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => fail(&e),
     }
+}
+
+/// `--help` and `--version` as clap prints them; a wrong argument as one line, exit 2.
+fn usage_error(error: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(
+        error.kind(),
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
+    ) {
+        let _ = error.print();
+        return ExitCode::SUCCESS;
+    }
+    let rendered = error.render().to_string();
+    let what = rendered.split("\n\nUsage:").next().unwrap_or(&rendered);
+    let what = what.trim().trim_start_matches("error:").trim();
+    eprintln!(
+        "lambda-agent: {} (lambda-agent --help shows the usage)",
+        api::one_line(what, 2000)
+    );
+    ExitCode::from(2)
 }
 
 fn fail(error: &anyhow::Error) -> ExitCode {

@@ -365,14 +365,18 @@ fn an_unreachable_api_is_one_error_line() {
 }
 
 #[test]
-fn argument_errors_exit_2_with_usage() {
+fn argument_errors_are_one_line_and_exit_2() {
     let dir = TempDir::new("args");
     let run = lambda_agent(&["trace"], "", &dir.0, &[]);
     assert_eq!(run.code, Some(2), "{run:?}");
+    let line = one_error_line(&run);
     assert!(
-        run.stderr.contains("<SESSION>") && run.stderr.contains("Usage"),
+        line.contains("<SESSION>") && line.contains("--help"),
         "{run:?}"
     );
+    let run = lambda_agent(&["chat", "--sesion", "x"], "", &dir.0, &[]);
+    assert_eq!(run.code, Some(2), "{run:?}");
+    assert!(one_error_line(&run).contains("--sesion"), "{run:?}");
     let run = lambda_agent(&["--help"], "", &dir.0, &[]);
     assert!(
         run.ok() && run.stdout.contains("LAMBDA_AGENT_URL"),
