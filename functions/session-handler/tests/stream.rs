@@ -314,3 +314,121 @@ async fn in_jwt_mode_the_stream_validates_the_bearer_token_itself() {
     }
     assert_eq!(api.standin.stats().converse_stream(), 0, "no turn ran");
 }
+
+/// An OpenID issuer on 127.0.0.1 with one ES256 key generated here; signs tokens for a `sub`.
+struct Issuer {
+    url: String,
+    key: jsonwebtoken::EncodingKey,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Issuer {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+impl Issuer {
+    async fn start() -> Self {
+        use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+        use p256::{elliptic_curve::Generate, pkcs8::EncodePrivateKey};
+        let private =
+            p256::ecdsa::SigningKey::try_generate_from_rng(&mut getrandom::SysRng).unwrap();
+        let point = private.verifying_key().to_sec1_point(false);
+        let jwks = json!({"keys": [{
+            "kty": "EC", "kid": "k1", "use": "sig", "alg": "ES256", "crv": "P-256",
+            "x": URL_SAFE_NO_PAD.encode(point.x().unwrap()),
+            "y": URL_SAFE_NO_PAD.encode(point.y().unwrap()),
+        }]});
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let discovery = json!({"issuer": url, "jwks_uri": format!("{url}/jwks.json")});
+        let handle = move |request: hyper::Request<hyper::body::Incoming>| {
+            let body = match request.uri().path() {
+                "/.well-known/openid-configuration" => discovery.to_string(),
+                _ => jwks.to_string(),
+            };
+            async move {
+                Ok::<_, std::convert::Infallible>(
+                    hyper::Response::builder()
+                        .header("content-type", "application/json")
+                        .body(bedrock_standin::server::Body::full(body))
+                        .unwrap(),
+                )
+            }
+        };
+        let server = tokio::spawn(async move {
+            let _ = bedrock_standin::server::accept_loop(listener, handle).await;
+        });
+        Self {
+            url,
+            key: jsonwebtoken::EncodingKey::from_ec_der(private.to_pkcs8_der().unwrap().as_bytes()),
+            server,
+        }
+    }
+
+    fn token(&self, sub: &str, audience: &str) -> String {
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+        header.kid = Some("k1".into());
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let claims =
+            json!({"sub": sub, "iss": self.url, "aud": audience, "iat": now, "exp": now + 300});
+        jsonwebtoken::encode(&header, &claims, &self.key).unwrap()
+    }
+}
+
+#[tokio::test]
+async fn a_valid_token_streams_the_turn_of_its_subject_and_no_one_else_s() {
+    use shared::auth::{JwtConfig, JwtValidator, DEFAULT_LEEWAY};
+    let issuer = Issuer::start().await;
+    let mut api = api().await;
+    api.app.auth_mode = shared::config::AuthMode::Jwt;
+    api.app.jwt = Some(
+        JwtValidator::new(JwtConfig {
+            issuer: issuer.url.clone(),
+            audience: vec!["console".into()],
+            leeway: DEFAULT_LEEWAY,
+        })
+        .expect("validator"),
+    );
+    let session = api
+        .app
+        .agent
+        .create_session("ann")
+        .await
+        .expect("a session of ann")
+        .session_id;
+    let bearer = |sub: &str, audience: &str| format!("Bearer {}", issuer.token(sub, audience));
+
+    let ann = bearer("ann", "console");
+    let turn = stream_with(&api, &session, "What is 6*7?", &[("authorization", &ann)]).await;
+    assert_eq!(turn.status, 200, "{:?}", turn.events);
+    assert_eq!(turn.names().last(), Some(&"done"));
+    assert!(turn.last()["answer"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("42"));
+
+    // Another subject's valid token does not reach ann's session; a token for another
+    // audience is refused; the x-user-id header names no one in jwt mode.
+    let bob = bearer("bob", "console");
+    let foreign = stream_with(&api, &session, "hi", &[("authorization", &bob)]).await;
+    assert_eq!(foreign.status, 404, "{:?}", foreign.events);
+    let elsewhere = bearer("ann", "another-app");
+    let wrong = stream_with(&api, &session, "hi", &[("authorization", &elsewhere)]).await;
+    assert_eq!(wrong.status, 401, "{:?}", wrong.events);
+    assert!(wrong.last()["detail"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("audience"));
+    let header = stream_with(&api, &session, "hi", &[("x-user-id", "ann")]).await;
+    assert_eq!(header.status, 401);
+    assert_eq!(
+        api.standin.stats().converse_stream(),
+        2,
+        "only ann's turn ran"
+    );
+}
