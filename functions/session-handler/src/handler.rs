@@ -51,16 +51,7 @@ pub async fn handle(app: &App, request: Request) -> Response<Body> {
         }
         Ok(route) => dispatch(app, &request, route, started).await,
         Err(NoRoute::NotFound) => problem(StatusCode::NOT_FOUND, "no such route"),
-        Err(NoRoute::MethodNotAllowed(allowed)) => {
-            let mut response = problem(
-                StatusCode::METHOD_NOT_ALLOWED,
-                format!("this route accepts {allowed}"),
-            );
-            if let Ok(value) = allowed.parse() {
-                response.headers_mut().insert("allow", value);
-            }
-            response
-        }
+        Err(NoRoute::MethodNotAllowed(allowed)) => method_not_allowed(allowed),
     };
     tracing::info!(
         method = %method,
@@ -68,6 +59,18 @@ pub async fn handle(app: &App, request: Request) -> Response<Body> {
         latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         "request"
     );
+    response
+}
+
+/// 405 with the `Allow` header of the route's methods.
+pub fn method_not_allowed(allowed: &str) -> Response<Body> {
+    let mut response = problem(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!("this route accepts {allowed}"),
+    );
+    if let Ok(value) = allowed.parse() {
+        response.headers_mut().insert("allow", value);
+    }
     response
 }
 

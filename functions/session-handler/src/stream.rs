@@ -44,7 +44,7 @@ use shared::{
 use tokio::sync::{mpsc, oneshot};
 
 use crate::{
-    handler::{agent_error, bad_request, log_turn, time_left, turn_input, App},
+    handler::{agent_error, bad_request, log_turn, method_not_allowed, time_left, turn_input, App},
     problem::{problem, problem_body, problem_of},
     request,
     routes::{route, NoRoute, Route},
@@ -232,16 +232,7 @@ pub async fn handle(app: &'static App, request: Request) -> Response<StreamBody>
             StatusCode::NOT_FOUND,
             "the streaming endpoint serves POST /sessions/{id}/messages; every other route is on the API",
         )),
-        Err(NoRoute::MethodNotAllowed(allowed)) => {
-            let mut response = whole(problem(
-                StatusCode::METHOD_NOT_ALLOWED,
-                format!("this route accepts {allowed}"),
-            ));
-            if let Ok(value) = allowed.parse() {
-                response.headers_mut().insert(header::ALLOW, value);
-            }
-            response
-        }
+        Err(NoRoute::MethodNotAllowed(allowed)) => whole(method_not_allowed(allowed)),
     };
     tracing::info!(
         method = %method,
