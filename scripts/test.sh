@@ -170,6 +170,11 @@ start_watch() {
     : >"$LOG_DIR/watch.log"
     export E2E_WATCH_LOG="$LOG_DIR/watch.log"
     # What `make dev` serves, with web search keyed from moto and cached in the test table.
+    # --ignore-changes: the suite tests one build. Without it every instance (five functions
+    # times DEV_CONCURRENCY) watches the whole tree, target/ included; the watches run out
+    # (inotify's MaxFilesWatch in watch.log) and a reload mid-suite restarts the instances
+    # under in-flight requests, which then answer 500 (the likeliest cause of the one 500 the
+    # browser step got, on style.css, in a CI run).
     # shellcheck disable=SC2016 # $$ and $0 are for the inner bash
     (exec env AUTH_MODE=insecure-local MODEL_ID="${MODEL_ID:-$DEFAULT_MODEL_ID}" RUST_LOG="${RUST_LOG:-info}" \
         TOOL_FUNCTIONS="web_search=tool-web-search,http_fetch=tool-http-fetch,run_javascript=tool-code-interpreter" \
@@ -178,7 +183,7 @@ start_watch() {
         STREAM_URL="http://127.0.0.1:$port/lambda-url/$STREAM_BINARY" \
         SEARCH_PROVIDER=tavily SEARCH_BASE_URL="$SEARCH_STANDIN_URL" SEARCH_API_KEY_SECRET="$SEARCH_SECRET_ID" \
         setsid bash -c 'echo $$ >"$0" && exec "$@"' "$PID_DIR/watch.pid" \
-        cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$port" --concurrency "$DEV_CONCURRENCY") \
+        cargo lambda watch --ignore-changes --invoke-address 127.0.0.1 --invoke-port "$port" --concurrency "$DEV_CONCURRENCY") \
         >>"$LOG_DIR/watch.log" 2>&1 </dev/null &
     for ((i = 0; i < 100; i++)); do [[ -s "$PID_DIR/watch.pid" ]] && break; sleep 0.05; done
     pid="$(cat "$PID_DIR/watch.pid" 2>/dev/null)" || { echo "no PID for cargo lambda watch"; return 1; }
