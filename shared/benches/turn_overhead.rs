@@ -201,6 +201,7 @@ async fn seeded_session(store: &dyn SessionStore) -> (String, String) {
             turn: turn as u64,
             usage: Usage::default(),
             cost_usd: 0.0,
+            count_usage: false,
             trace: TurnTrace {
                 turn: turn as u64,
                 trace_id: format!("seed-{turn}"),
@@ -209,6 +210,7 @@ async fn seeded_session(store: &dyn SessionStore) -> (String, String) {
                 stop_reason: StopReason::EndTurn,
                 usage: Usage::default(),
                 cost: None,
+                groundedness: None,
                 steps: Vec::new(),
                 omitted_tool_steps: 0,
             },
@@ -349,6 +351,7 @@ fn turn(c: &mut Criterion) {
         max_steps: 8,
         max_wall_time: Duration::from_secs(120),
         max_turn_tokens: None,
+        max_cost_usd: None,
     };
     let context = TurnContext {
         user_id: "bench-user".into(),
@@ -357,6 +360,7 @@ fn turn(c: &mut Criterion) {
         tool_timeout: Duration::from_secs(10),
         started: tokio::time::Instant::now(),
         retry: RetryPolicy::default(),
+        cost_model: Arc::default(),
     };
     let chain = ModelChain::single(Arc::new(model));
     let budget = AgentSettings::default().context;

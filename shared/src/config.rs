@@ -9,9 +9,10 @@ pub use models::{ModelConfig, ModelProvider, RoleConfig, DEFAULT_MODEL_ID};
 
 use crate::{
     adapters::lambda_tools::parse_tool_functions,
-    agent::{AgentSettings, MAX_STEPS_LIMIT},
+    agent::{AgentSettings, Budgets, MAX_STEPS_LIMIT},
     domain::{
         context::ContextBudget,
+        ledger::{CostModel, ToolLambda},
         model::{GuardrailConfig, InferenceConfig},
     },
     models::ModelRole,
@@ -180,12 +181,15 @@ impl Config {
                 reason: "must be between 1000 and 900000 (Lambda's 15 minutes)".into(),
             });
         }
+        let budgets = budgets(&get)?;
+        let table_name = required("TABLE_NAME")?;
+        let cost_model = cost_model(&get, &tool_functions, &table_name)?;
         Ok(Self {
             stream_max_wall_time: Duration::from_millis(stream_max_wall_time),
             tool_functions,
             tool_list_timeout,
             tool_list_retry,
-            table_name: required("TABLE_NAME")?,
+            table_name,
             auth_mode,
             session_ttl_days: parse(&get, "SESSION_TTL_DAYS")?.unwrap_or(30),
             max_message_bytes: parse(&get, "MAX_MESSAGE_BYTES")?.unwrap_or(16 * 1024),
@@ -217,11 +221,87 @@ impl Config {
                 max_turn_tokens: models.max_turn_tokens,
                 prompt_caching: models.prompt_caching,
                 tool_choice: models.tool_choice.clone(),
+                cost_model: std::sync::Arc::new(cost_model),
+                budgets,
             },
             models,
             role_budgets,
         })
     }
+}
+
+/// `BUDGET_USER_MONTHLY_USD`, `BUDGET_SESSION_USD` (positive dollars) and
+/// `RATE_LIMIT_PER_MINUTE` (at least 1); unset or empty is no cap.
+fn budgets(get: &impl Fn(&'static str) -> Option<String>) -> Result<Budgets, ConfigError> {
+    let dollars = |name: &'static str| -> Result<Option<f64>, ConfigError> {
+        let value: Option<f64> = parse(get, name)?;
+        match value {
+            Some(usd) if !(usd.is_finite() && usd > 0.0) => Err(ConfigError::Invalid {
+                name,
+                reason: "must be a positive number of US dollars".into(),
+            }),
+            other => Ok(other),
+        }
+    };
+    let rate: Option<u32> = parse(get, "RATE_LIMIT_PER_MINUTE")?;
+    if rate == Some(0) {
+        return Err(ConfigError::Invalid {
+            name: "RATE_LIMIT_PER_MINUTE",
+            reason: "must be at least 1 (unset it for no limit)".into(),
+        });
+    }
+    Ok(Budgets {
+        user_monthly_usd: dollars("BUDGET_USER_MONTHLY_USD")?,
+        session_usd: dollars("BUDGET_SESSION_USD")?,
+        rate_per_minute: rate,
+    })
+}
+
+/// The ledger's view of the deployment: the handler's name and memory (Lambda's own
+/// `AWS_LAMBDA_FUNCTION_NAME` and `AWS_LAMBDA_FUNCTION_MEMORY_SIZE`), and each tool executor's
+/// memory, `TOOL_MEMORY_MB` = `tool=MB,...` (default 128 MB, the template's size).
+fn cost_model(
+    get: &impl Fn(&'static str) -> Option<String>,
+    tool_functions: &BTreeMap<String, String>,
+    table_name: &str,
+) -> Result<CostModel, ConfigError> {
+    let defaults = CostModel::default();
+    let mut memory: BTreeMap<String, u32> = BTreeMap::new();
+    for pair in get("TOOL_MEMORY_MB")
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|pair| !pair.is_empty())
+    {
+        let invalid = || ConfigError::Invalid {
+            name: "TOOL_MEMORY_MB",
+            reason: format!("'{pair}' is not tool=MB (MB from 128 to 10240)"),
+        };
+        let (tool, mb) = pair.split_once('=').ok_or_else(invalid)?;
+        let mb: u32 = mb.trim().parse().map_err(|_| invalid())?;
+        if !(128..=10_240).contains(&mb) {
+            return Err(invalid());
+        }
+        memory.insert(tool.trim().to_owned(), mb);
+    }
+    let handler_memory_mb: u32 =
+        parse(get, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE")?.unwrap_or(defaults.handler_memory_mb);
+    Ok(CostModel {
+        handler_function: get("AWS_LAMBDA_FUNCTION_NAME").unwrap_or(defaults.handler_function),
+        handler_memory_mb,
+        tool_lambdas: tool_functions
+            .iter()
+            .map(|(tool, function)| {
+                let lambda = ToolLambda {
+                    function: function.clone(),
+                    memory_mb: memory.get(tool).copied().unwrap_or(128),
+                };
+                (tool.clone(), lambda)
+            })
+            .collect(),
+        table: table_name.to_owned(),
+        prices: defaults.prices,
+    })
 }
 
 /// The context budget of a window of `context_tokens` (`MODEL_CONTEXT_TOKENS`, else the

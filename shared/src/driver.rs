@@ -7,13 +7,14 @@
 //! its wall-time cap. A model that says the input is too long for its context gets the request
 //! again, fitted to a smaller budget, a few times before the overflow counts as a failure.
 
-use std::{panic::AssertUnwindSafe, time::Duration};
+use std::{panic::AssertUnwindSafe, sync::Arc, time::Duration};
 
 use futures::{future::join_all, FutureExt};
 use tokio::time::Instant;
 
 use crate::{
     domain::{
+        ledger::{CostModel, Ledger},
         message::{ToolCall, ToolOutput},
         turn::{Action, ToolRun, TurnState},
     },
@@ -37,6 +38,8 @@ pub struct TurnContext {
     pub started: Instant,
     /// How failed model calls are retried.
     pub retry: RetryPolicy,
+    /// Prices and function sizes, to cost each tool call.
+    pub cost_model: Arc<CostModel>,
 }
 
 /// Runs the turn until it is done. Fails only when the model fails.
@@ -151,9 +154,29 @@ async fn run_tool(
         status = ?output.status,
         "tool call"
     );
+    let cost = tool_cost(&context.cost_model, &call.name, &output, latency);
     ToolRun {
         call,
         output,
         latency,
+        cost,
     }
+}
+
+/// What a tool call cost: its executor's Lambda (memory times the measured call, an upper
+/// bound of the billed duration) and what the executor reported using; nothing for a tool
+/// that runs in the handler (its time is the handler's).
+fn tool_cost(model: &CostModel, tool: &str, output: &ToolOutput, latency: Duration) -> Ledger {
+    let mut ledger = Ledger::default();
+    if let Some(lambda) = model.tool_lambdas.get(tool) {
+        let millis = u64::try_from(latency.as_millis()).unwrap_or(u64::MAX);
+        ledger.add_lambda(
+            &lambda.function,
+            lambda.memory_mb,
+            millis.max(1),
+            &model.prices,
+        );
+    }
+    ledger.add_tool_usage(&output.usage, &model.prices);
+    ledger
 }

@@ -216,6 +216,31 @@ pub struct SessionWindow {
     pub last_turn: u64,
     /// The most recent messages, oldest first, at most the requested count.
     pub messages: Vec<StoredMessage>,
+    /// Dollars the session's turns have cost so far (its budget is checked against it).
+    pub cost_usd: f64,
+    /// Read request units the load consumed (as the store reports them; 0 when it does not).
+    pub read_units: f64,
+}
+
+/// What a user has spent, read before a turn to check the budgets.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct UserUsage {
+    /// Dollars of the user's turns stored this calendar month (UTC).
+    pub month_cost_usd: f64,
+    /// Turns of the user stored in the current minute (UTC).
+    pub minute_turns: u32,
+    /// Read request units the read consumed.
+    pub read_units: f64,
+}
+
+/// The calendar month (UTC) a user's spending is counted in: `2026-12`.
+pub fn usage_month(now: DateTime<Utc>) -> String {
+    now.format("%Y-%m").to_string()
+}
+
+/// The minute (Unix seconds / 60) a user's turn rate is counted in.
+pub fn usage_minute(now: DateTime<Utc>) -> i64 {
+    now.timestamp().div_euclid(60)
 }
 
 /// Which part of a list to read: the items after a position, at most `limit` of them.
@@ -306,8 +331,11 @@ pub struct TurnCommit {
     pub messages: Vec<Message>,
     /// Tokens the turn used.
     pub usage: Usage,
-    /// Dollars the turn cost.
+    /// Dollars the turn cost (added to the session's and the user's monthly totals).
     pub cost_usd: f64,
+    /// Whether the user's monthly spend and turn rate are counted (with the turn, in the same
+    /// write): when budgets or a rate limit are configured.
+    pub count_usage: bool,
     /// The turn's trace.
     pub trace: TurnTrace,
     /// Set on the first turn to title the session.
@@ -340,7 +368,13 @@ pub trait SessionStore: Send + Sync {
         max_messages: usize,
     ) -> Result<SessionWindow, StoreError>;
 
-    /// Appends a turn in one atomic write, if the session is still at `expected_version`.
+    /// What `user_id` has spent this month and how many turns they stored this minute, as of
+    /// `now` (zeros for a user with none).
+    async fn user_usage(&self, user_id: &str, now: DateTime<Utc>) -> Result<UserUsage, StoreError>;
+
+    /// Appends a turn in one atomic write, if the session is still at `expected_version`;
+    /// the session's totals, and with `count_usage` the user's monthly spend and minute turn
+    /// count, are updated in the same write.
     ///
     /// Returns nothing: a turn costs exactly one write, with no read-back.
     async fn append_turn(

@@ -86,6 +86,8 @@ macro_rules! session_store_conformance_tests {
             delete_removes_idempotency_records,
             reused_session_id_on_create_is_already_exists,
             oversized_message_is_truncated_to_fit,
+            usage_is_counted_with_the_turn,
+            concurrent_turns_of_one_user_all_count,
         );
     };
     (@each $make:expr; $($check:ident),* $(,)?) => {
@@ -116,4 +118,6 @@ pub async fn run_all(store: &dyn SessionStore) {
     delete_removes_idempotency_records(store).await;
     reused_session_id_on_create_is_already_exists(store).await;
     oversized_message_is_truncated_to_fit(store).await;
+    usage_is_counted_with_the_turn(store).await;
+    concurrent_turns_of_one_user_all_count(store).await;
 }

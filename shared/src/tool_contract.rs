@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! request : {"name": "web_search", "arguments": {...}, "context": {"user_id", "session_id", "tool_use_id", "trace_id"}}
-//! response: {"content": [{"type": "text", "text": "..."}], "isError": false}
+//! response: {"content": [{"type": "text", "text": "..."}], "isError": false,
+//!            "_meta": {"usage": {"search_queries": 1, "search_provider": "tavily", "secrets_calls": 0}}}
 //! list    : {"list": true} -> {"tools": [{"name", "description", "inputSchema"}]}
 //! ```
 //!
@@ -19,6 +20,7 @@ use tracing::Instrument;
 
 use crate::{
     domain::{
+        ledger::ToolUsage,
         message::{ToolOutput, ToolResultContent, ToolStatus},
         model::ToolSpec,
         truncate::shrink_text,
@@ -59,6 +61,28 @@ pub struct ToolResponse {
     /// True when the tool failed; the content says why.
     #[serde(rename = "isError", default)]
     pub is_error: bool,
+    /// MCP's `_meta`: what the call used, for the caller's cost ledger (absent when nothing
+    /// billable was used).
+    #[serde(
+        rename = "_meta",
+        default,
+        skip_serializing_if = "ResponseMeta::is_empty"
+    )]
+    pub meta: ResponseMeta,
+}
+
+/// The `_meta` of a tool response.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ResponseMeta {
+    /// What the call used.
+    #[serde(default, skip_serializing_if = "ToolUsage::is_empty")]
+    pub usage: ToolUsage,
+}
+
+impl ResponseMeta {
+    fn is_empty(&self) -> bool {
+        self.usage.is_empty()
+    }
 }
 
 /// A tool spec as MCP lists it.
@@ -87,6 +111,9 @@ impl From<ToolOutput> for ToolResponse {
     fn from(output: ToolOutput) -> Self {
         Self {
             is_error: output.status == ToolStatus::Error,
+            meta: ResponseMeta {
+                usage: output.usage,
+            },
             content: output
                 .content
                 .into_iter()
@@ -114,6 +141,7 @@ impl From<ToolResponse> for ToolOutput {
                 .into_iter()
                 .map(|ContentItem::Text { text }| ToolResultContent::Text { text })
                 .collect(),
+            usage: response.meta.usage,
         }
     }
 }

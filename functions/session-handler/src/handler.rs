@@ -194,7 +194,7 @@ pub fn log_turn(result: &shared::agent::TurnResult) {
         cache_read_tokens = result.usage.cache_read_tokens,
         cache_write_tokens = result.usage.cache_write_tokens,
         models = ?result.models,
-        cost_usd = result.cost.map_or(0.0, |c| c.total_usd),
+        cost_usd = result.cost.as_ref().map_or(0.0, |c| c.total_usd),
         "turn"
     );
 }

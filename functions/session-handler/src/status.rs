@@ -48,6 +48,20 @@ pub fn failure(error: &AgentError) -> Failure {
                  to get its answer once it is done"
                     .into(),
             ),
+            AgentError::BudgetExceeded { .. } => (
+                S::PAYMENT_REQUIRED,
+                "budget-exceeded",
+                None,
+                error.to_string()
+                    + "; no model was called. The budget resets with the month (monthly) or \
+                       needs a new session (session), or a raised cap.",
+            ),
+            AgentError::RateLimited { retry_after, .. } => (
+                S::TOO_MANY_REQUESTS,
+                "rate-limited",
+                Some(retry_after.as_secs().max(1)),
+                error.to_string(),
+            ),
             AgentError::ContextTooLong | AgentError::Model(ModelError::ContextOverflow(_)) => (
                 S::UNPROCESSABLE_ENTITY,
                 "context-too-long",
@@ -172,6 +186,25 @@ mod tests {
         use StatusCode as S;
         let cases: Vec<(AgentError, StatusCode, &str, Option<u64>)> = vec![
             (AgentError::NotFound, S::NOT_FOUND, "not-found", None),
+            (
+                AgentError::BudgetExceeded {
+                    scope: shared::agent::BudgetScope::Session,
+                    limit_usd: 1.0,
+                    spent_usd: 1.2,
+                },
+                S::PAYMENT_REQUIRED,
+                "budget-exceeded",
+                None,
+            ),
+            (
+                AgentError::RateLimited {
+                    limit: 5,
+                    retry_after: std::time::Duration::from_secs(17),
+                },
+                S::TOO_MANY_REQUESTS,
+                "rate-limited",
+                Some(17),
+            ),
             (
                 AgentError::RoleNotConfigured(shared::models::ModelRole::Fast),
                 S::BAD_REQUEST,

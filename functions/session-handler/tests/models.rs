@@ -111,7 +111,11 @@ async fn a_turn_may_ask_for_the_fast_role_and_the_answer_and_trace_say_which_mod
     // Each step is priced at its own model's rate: Haiku 4.5 through `us.` is $1.10 / M input.
     let first = &steps[0];
     let input = first["usage"]["input_tokens"].as_f64().expect("tokens");
-    let input_usd = first["cost"]["input_usd"].as_f64().expect("priced");
+    let input_usd = first["cost"]["items"]
+        .as_array()
+        .and_then(|items| items.iter().find(|i| i["unit"] == "input_tokens"))
+        .and_then(|item| item["usd"].as_f64())
+        .expect("priced");
     assert!((input_usd - input * 1.10 / 1e6).abs() < 1e-12, "{first}");
 }
 

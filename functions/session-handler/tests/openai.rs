@@ -85,10 +85,14 @@ async fn a_tool_turn_runs_on_an_openai_compatible_endpoint_and_falls_back_on_an_
     assert_eq!(reply.body["models"], json!(["gpt-4o-mini", "gpt-4o-mini"]));
     assert!(reply.body["usage"]["input_tokens"].as_u64() > Some(0));
     assert_eq!(
-        reply.body["cost"],
-        serde_json::Value::Null,
-        "a local model has no price"
+        reply.body["cost"]["unpriced"],
+        json!(["gpt-4o-mini"]),
+        "a local model has no price, and the ledger says so"
     );
+    let model_items = reply.body["cost"]["items"].as_array().map_or(0, |items| {
+        items.iter().filter(|i| i["kind"] == "model").count()
+    });
+    assert_eq!(model_items, 0, "{:?}", reply.body["cost"]);
     let text = reply.body.to_string();
     assert!(!text.contains(KEY));
 }

@@ -139,5 +139,6 @@ pub fn tool_output(execution: Execution) -> ToolOutput {
         content: vec![ToolResultContent::Json {
             json: json!({ "output": execution.output, "result": result, "error": error }),
         }],
+        usage: Default::default(),
     }
 }

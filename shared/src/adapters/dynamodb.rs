@@ -25,7 +25,9 @@ mod purge;
 mod turn;
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, KeysAndAttributes, Put, ReturnConsumedCapacity, TransactWriteItem,
+};
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Utc};
 
@@ -34,12 +36,21 @@ use self::items::Item;
 use self::keys::{PK, SK};
 use crate::domain::{model::Usage, trace::TurnTrace};
 use crate::ports::{
-    ClaimOutcome, IdempotencyClaim, IdempotencyRecord, Page, PageRequest, SessionHeader,
-    SessionStore, SessionWindow, StoreError, StoredMessage, TurnCommit,
+    self, ClaimOutcome, IdempotencyClaim, IdempotencyRecord, Page, PageRequest, SessionHeader,
+    SessionStore, SessionWindow, StoreError, StoredMessage, TurnCommit, UserUsage,
 };
+use std::time::Duration;
 
 /// Seconds in a day, for TTLs.
 const DAY_SECONDS: i64 = 24 * 3600;
+
+/// Times a turn's transaction is sent again after another transaction held one of its items.
+const TURN_CONFLICT_RETRIES: u32 = 3;
+
+/// A few milliseconds of jitter, so two turns that collided do not collide again in step.
+fn rand_jitter_ms() -> u64 {
+    fastrand::u64(0..16)
+}
 
 /// A [`SessionStore`] on one DynamoDB table with the schema of the module docs.
 ///
@@ -220,9 +231,14 @@ impl SessionStore for DynamoSessionStore {
             .scan_index_forward(false)
             .limit(limit)
             .consistent_read(true)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await
             .map_err(|error| unavailable(OP, &error))?;
+        let read_units = output
+            .consumed_capacity()
+            .and_then(|consumed| consumed.capacity_units())
+            .unwrap_or(0.0);
         let now = Utc::now();
         let found = output.items();
         let is_marker = |item: &Item| items::string(item, SK).is_ok_and(|sk| sk == keys::MARKER_SK);
@@ -262,7 +278,62 @@ impl SessionStore for DynamoSessionStore {
             version,
             last_turn,
             messages,
+            // Markers written before sessions carried their cost count from 0.
+            cost_usd: items::number(marker, items::attr::COST_USD).unwrap_or(0.0),
+            read_units,
         })
+    }
+
+    async fn user_usage(&self, user_id: &str, now: DateTime<Utc>) -> Result<UserUsage, StoreError> {
+        const OP: &str = "user_usage";
+        let pk = keys::user_pk(user_id);
+        let month_key = keys::key(pk.clone(), keys::usage_sk(&ports::usage_month(now)));
+        let minute_key = keys::key(pk, keys::rate_sk(ports::usage_minute(now)));
+        let keys_and_attributes = KeysAndAttributes::builder()
+            .keys(month_key.clone())
+            .keys(minute_key)
+            .consistent_read(true)
+            .build()
+            .map_err(|_| unserializable(OP, "keys"))?;
+        let output = self
+            .client
+            .batch_get_item()
+            .request_items(&self.table, keys_and_attributes)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await
+            .map_err(|error| unavailable(OP, &error))?;
+        if output
+            .unprocessed_keys()
+            .is_some_and(|unprocessed| !unprocessed.is_empty())
+        {
+            return Err(StoreError::Unavailable(format!(
+                "{OP}: DynamoDB left keys unprocessed (throttled)"
+            )));
+        }
+        let mut usage = UserUsage {
+            read_units: output
+                .consumed_capacity()
+                .iter()
+                .filter_map(|consumed| consumed.capacity_units())
+                .sum(),
+            ..UserUsage::default()
+        };
+        let found = output
+            .responses()
+            .and_then(|responses| responses.get(&self.table));
+        for item in found.into_iter().flatten() {
+            if items::is_expired(item, now) {
+                continue;
+            }
+            let is_month = item.get(SK) == month_key.get(SK);
+            if is_month {
+                usage.month_cost_usd = items::number(item, items::attr::COST_USD).unwrap_or(0.0);
+            } else {
+                usage.minute_turns = items::number(item, items::attr::TURNS).unwrap_or(0);
+            }
+        }
+        Ok(usage)
     }
 
     async fn append_turn(
@@ -273,15 +344,33 @@ impl SessionStore for DynamoSessionStore {
     ) -> Result<(), StoreError> {
         let expires_at = self.expires_at(commit.now);
         let actions = turn::actions(&self.table, user_id, session_id, commit, expires_at)?;
-        self.client
-            .transact_write_items()
-            .set_transact_items(Some(actions))
-            // Makes the SDK's retries of this call idempotent for DynamoDB (10 minutes).
-            .client_request_token(uuid::Uuid::new_v4().to_string())
-            .send()
-            .await
-            .map_err(|error| turn::failure(&error, commit.expected_version))?;
-        Ok(())
+        let mut attempt = 0;
+        loop {
+            let sent = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(actions.clone()))
+                // Makes the SDK's retries of this call idempotent for DynamoDB (10 minutes).
+                .client_request_token(uuid::Uuid::new_v4().to_string())
+                .send()
+                .await;
+            match sent {
+                Ok(_) => return Ok(()),
+                // Another transaction held one of the items (the user's counters, shared by
+                // their sessions): the version condition makes sending it again safe.
+                Err(error)
+                    if attempt < TURN_CONFLICT_RETRIES
+                        && turn::only_transaction_conflict(&error) =>
+                {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(
+                        20 * u64::from(attempt) + rand_jitter_ms(),
+                    ))
+                    .await;
+                }
+                Err(error) => return Err(turn::failure(&error, commit.expected_version)),
+            }
+        }
     }
 
     async fn list_sessions(&self, user_id: &str) -> Result<Vec<SessionHeader>, StoreError> {

@@ -16,7 +16,7 @@ use crate::domain::{
 };
 use crate::ports::{
     ClaimOutcome, IdempotencyClaim, IdempotencyRecord, Page, PageRequest, SessionHeader,
-    SessionStore, SessionWindow, StoreError, StoredMessage, TurnCommit,
+    SessionStore, SessionWindow, StoreError, StoredMessage, TurnCommit, UserUsage,
 };
 
 /// TTL of sessions in a store built with [`Default`].
@@ -53,6 +53,10 @@ enum Idempotency {
 struct State {
     sessions: HashMap<(String, String), Session>,
     idempotency: HashMap<(String, String, String), Idempotency>,
+    /// Dollars by (user, month).
+    month_cost: HashMap<(String, String), f64>,
+    /// Turns by (user, minute).
+    minute_turns: HashMap<(String, i64), u32>,
 }
 
 impl Default for MemorySessionStore {
@@ -168,6 +172,27 @@ impl SessionStore for MemorySessionStore {
             version,
             last_turn,
             messages,
+            cost_usd: session.header.cost_usd,
+            read_units: 0.0,
+        })
+    }
+
+    async fn user_usage(&self, user_id: &str, now: DateTime<Utc>) -> Result<UserUsage, StoreError> {
+        let state = self.state();
+        let month = crate::ports::usage_month(now);
+        let minute = crate::ports::usage_minute(now);
+        Ok(UserUsage {
+            month_cost_usd: state
+                .month_cost
+                .get(&(user_id.to_owned(), month))
+                .copied()
+                .unwrap_or(0.0),
+            minute_turns: state
+                .minute_turns
+                .get(&(user_id.to_owned(), minute))
+                .copied()
+                .unwrap_or(0),
+            read_units: 0.0,
         })
     }
 
@@ -228,6 +253,18 @@ impl SessionStore for MemorySessionStore {
             state
                 .idempotency
                 .insert(key, Idempotency::Completed(completion.record.clone()));
+        }
+        if commit.count_usage {
+            let month = crate::ports::usage_month(commit.now);
+            let minute = crate::ports::usage_minute(commit.now);
+            *state
+                .month_cost
+                .entry((user_id.to_owned(), month))
+                .or_default() += commit.cost_usd;
+            *state
+                .minute_turns
+                .entry((user_id.to_owned(), minute))
+                .or_default() += 1;
         }
         Ok(())
     }

@@ -16,8 +16,8 @@ use serde_json::Value;
 use crate::{
     domain::{
         context::ContextBudget,
+        ledger::{CostModel, Ledger},
         model::{GuardrailConfig, InferenceConfig, ServiceTier, ToolChoice, ToolSpec, Usage},
-        pricing::Cost,
         trace::TurnTrace,
         truncate::content_size,
     },
@@ -67,6 +67,37 @@ pub struct AgentSettings {
     pub tool_choice: Option<ToolChoice>,
     /// How long a completed request's answer is replayed for its idempotency key.
     pub idempotency_retention: Duration,
+    /// Prices and function sizes, for the ledger.
+    pub cost_model: Arc<CostModel>,
+    /// Dollar budgets and the turn rate limit.
+    pub budgets: Budgets,
+}
+
+/// Dollar caps and the turn rate of each user; `None` is no cap.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Budgets {
+    /// Most dollars a user's turns may cost in a calendar month (UTC).
+    pub user_monthly_usd: Option<f64>,
+    /// Most dollars one session's turns may cost.
+    pub session_usd: Option<f64>,
+    /// Most turns a user may start in a minute.
+    pub rate_per_minute: Option<u32>,
+}
+
+impl Budgets {
+    /// True when the user's counters must be read before a turn and kept with it.
+    pub fn counts_usage(&self) -> bool {
+        self.user_monthly_usd.is_some() || self.rate_per_minute.is_some()
+    }
+}
+
+/// Which dollar budget a turn is over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BudgetScope {
+    /// The user's monthly budget.
+    UserMonthly,
+    /// The session's budget.
+    Session,
 }
 
 impl Default for AgentSettings {
@@ -95,6 +126,8 @@ impl Default for AgentSettings {
                 step_tool_result_tokens: 24_000,
             },
             idempotency_retention: Duration::from_secs(24 * 3600),
+            cost_model: Arc::new(CostModel::default()),
+            budgets: Budgets::default(),
         }
     }
 }
@@ -124,6 +157,24 @@ pub enum AgentError {
     /// The turn asked for a model role this deployment does not configure.
     #[error("the model role '{}' is not configured", .0.as_str())]
     RoleNotConfigured(ModelRole),
+    /// A dollar budget is spent; the turn was refused before any model call.
+    #[error("the {} budget of ${limit_usd} is spent (${spent_usd:.6} so far)", match .scope { BudgetScope::UserMonthly => "monthly", BudgetScope::Session => "session" })]
+    BudgetExceeded {
+        /// Which budget.
+        scope: BudgetScope,
+        /// The cap.
+        limit_usd: f64,
+        /// What was spent.
+        spent_usd: f64,
+    },
+    /// The user started their turns-per-minute allowance already.
+    #[error("at most {limit} turns a minute; retry after the minute ends")]
+    RateLimited {
+        /// The cap.
+        limit: u32,
+        /// When to ask again.
+        retry_after: Duration,
+    },
     /// The model failed before any step was done; nothing was stored.
     #[error(transparent)]
     Model(#[from] ModelError),
@@ -206,8 +257,8 @@ pub struct TurnResult {
     pub steps: u32,
     /// Tokens used.
     pub usage: Usage,
-    /// Dollars spent, when the price of every model that answered is known.
-    pub cost: Option<Cost>,
+    /// What the turn cost, itemized (`None` only in answers stored before costs were kept).
+    pub cost: Option<Ledger>,
     /// The model that answered each step, in order (after retries and fallbacks).
     #[serde(default)]
     pub models: Vec<String>,
@@ -216,6 +267,10 @@ pub struct TurnResult {
     /// Set when the model failed after some steps (stop reason `model_error`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<TurnFailure>,
+    /// The turn's trace as stored, for the handler's metrics and spans; not part of the
+    /// answer (`GET /sessions/{id}/trace` serves it), absent from a replayed answer.
+    #[serde(skip)]
+    pub trace: Option<Box<TurnTrace>>,
 }
 
 /// The models of one role: its chain, its context budget and what its requests carry.

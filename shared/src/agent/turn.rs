@@ -18,11 +18,13 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::{Agent, AgentError, RoleModels, TurnFailure, TurnRequest, TurnResult};
+use super::{Agent, AgentError, BudgetScope, RoleModels, TurnFailure, TurnRequest, TurnResult};
 use crate::{
     domain::{
         context::{self, History},
-        message::Message,
+        grounding,
+        ledger::{transaction_write_units, Ledger},
+        message::{ContentBlock, Message},
         model::ModelRequest,
         trace::{TurnTrace, MAX_TRACE_BYTES},
         truncate::{fit_turn, shrink_text},
@@ -32,7 +34,7 @@ use crate::{
     models::ModelRole,
     ports::{
         ClaimOutcome, IdempotencyClaim, IdempotencyCompletion, IdempotencyRecord, ModelError,
-        SessionWindow, StoreError, TurnCommit,
+        SessionWindow, StoreError, TurnCommit, UserUsage,
     },
 };
 
@@ -45,11 +47,17 @@ const MAX_REPLAY_ANSWER_BYTES: usize = 256 * 1024;
 /// Longest `Retry-After` given to a retry that arrives while its original runs.
 const MAX_IN_FLIGHT_RETRY_AFTER: Duration = Duration::from_secs(5);
 
+/// Bytes counted per stored item beyond its content (keys, attribute names, numbers), for the
+/// ledger's estimate of the commit's write units.
+const ITEM_OVERHEAD_BYTES: usize = 200;
+
 /// A turn that has been prepared: its state and what it loaded.
 struct Prepared<'m> {
     models: &'m RoleModels,
     state: TurnState,
     window: SessionWindow,
+    /// The user's counters, read when budgets or a rate limit are configured.
+    usage: Option<UserUsage>,
     trace_id: String,
     started_at: DateTime<Utc>,
 }
@@ -87,9 +95,13 @@ impl Agent {
             sink.started();
         }
         let failure = self.drive(request, &mut prepared).await?;
-        let result = result_of(request, &prepared, failure);
+        let ledger = self.ledger_of(request, &prepared);
+        let result = result_of(request, &prepared, failure, ledger);
         match self.commit(request, &prepared, &result, claim).await {
-            Ok(()) => Ok(result),
+            Ok(trace) => Ok(TurnResult {
+                trace: Some(Box::new(trace)),
+                ..result
+            }),
             Err(StoreError::Conflict { .. }) => self.conflict(request).await,
             Err(other) => Err(other.into()),
         }
@@ -143,15 +155,27 @@ impl Agent {
         models: &'m RoleModels,
         limits: TurnLimits,
     ) -> Result<Prepared<'m>, AgentError> {
-        let (window, tools) = tokio::join!(
+        let budgets = self.settings.budgets;
+        let counts_usage = budgets.counts_usage();
+        // The user's counters are read beside the window, not after it: no extra round trip.
+        let (window, tools, usage) = tokio::join!(
             self.store.load_window(
                 request.user_id,
                 request.session_id,
                 self.settings.history_messages,
             ),
             self.tools.specs(),
+            async {
+                if counts_usage {
+                    Some(self.store.user_usage(request.user_id, Utc::now()).await)
+                } else {
+                    None
+                }
+            },
         );
         let mut window = window?;
+        let usage = usage.transpose()?;
+        let max_cost_usd = self.check_budgets(&window, usage.as_ref())?;
         let mut tools = tools?;
         // One order, whatever order the sources listed them in: the prompt cache's prefix
         // (tools first) then repeats from call to call.
@@ -189,10 +213,15 @@ impl Agent {
             service_tier: models.service_tier,
             prompt_caching: self.settings.prompt_caching,
         };
+        let limits = TurnLimits {
+            max_cost_usd,
+            ..limits
+        };
         Ok(Prepared {
             models,
             state: TurnState::start(model_request, user_message, limits, budget),
             window,
+            usage,
             trace_id: uuid::Uuid::new_v4().simple().to_string(),
             started_at: Utc::now(),
         })
@@ -212,6 +241,7 @@ impl Agent {
             tool_timeout: self.settings.tool_timeout,
             started: tokio::time::Instant::from_std(request.arrived),
             retry: self.settings.retry,
+            cost_model: self.settings.cost_model.clone(),
         };
         let state = &mut prepared.state;
         let chain = &prepared.models.chain;
@@ -240,7 +270,7 @@ impl Agent {
         prepared: &Prepared<'_>,
         result: &TurnResult,
         claim: Option<&IdempotencyClaim>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<TurnTrace, StoreError> {
         let state = &prepared.state;
         let now = Utc::now();
         let duration_ms = u64::try_from(request.arrived.elapsed().as_millis()).unwrap_or(u64::MAX);
@@ -251,7 +281,8 @@ impl Agent {
             duration_ms,
             stop_reason: state.stop_reason().unwrap_or(StopReason::EndTurn),
             usage: state.usage(),
-            cost: state.cost(),
+            cost: result.cost.clone(),
+            groundedness: groundedness_of(state),
             steps: state.trace().to_vec(),
             omitted_tool_steps: 0,
         };
@@ -260,7 +291,8 @@ impl Agent {
             turn: result.turn,
             messages: fit_turn(state.turn_messages()),
             usage: state.usage(),
-            cost_usd: state.cost().map_or(0.0, |cost| cost.total_usd),
+            cost_usd: result.cost.as_ref().map_or(0.0, |cost| cost.total_usd),
+            count_usage: self.settings.budgets.counts_usage(),
             trace: trace.fitted(MAX_TRACE_BYTES),
             title: (prepared.window.version == 0).then(|| title_of(request.message)),
             idempotency: claim.map(|claim| IdempotencyCompletion {
@@ -277,7 +309,8 @@ impl Agent {
         };
         self.store
             .append_turn(request.user_id, request.session_id, &commit)
-            .await
+            .await?;
+        Ok(commit.trace)
     }
 
     /// A turn that lost the race to commit: the winner's answer when it was this request's own
@@ -313,9 +346,91 @@ impl Agent {
         }
     }
 
+    /// Refuses a turn over a budget or the rate limit; otherwise the dollars it may spend.
+    fn check_budgets(
+        &self,
+        window: &SessionWindow,
+        usage: Option<&UserUsage>,
+    ) -> Result<Option<f64>, AgentError> {
+        let budgets = self.settings.budgets;
+        if let (Some(limit), Some(usage)) = (budgets.rate_per_minute, usage) {
+            if usage.minute_turns >= limit {
+                let into_minute = Utc::now().timestamp().rem_euclid(60);
+                return Err(AgentError::RateLimited {
+                    limit,
+                    retry_after: Duration::from_secs((60 - into_minute).max(1) as u64),
+                });
+            }
+        }
+        let mut left: Option<f64> = None;
+        let mut check = |scope, limit: Option<f64>, spent: f64| match limit {
+            Some(limit_usd) if spent >= limit_usd => Err(AgentError::BudgetExceeded {
+                scope,
+                limit_usd,
+                spent_usd: spent,
+            }),
+            Some(limit_usd) => {
+                let remaining = limit_usd - spent;
+                left = Some(left.map_or(remaining, |l: f64| l.min(remaining)));
+                Ok(())
+            }
+            None => Ok(()),
+        };
+        if let Some(usage) = usage {
+            check(
+                BudgetScope::UserMonthly,
+                budgets.user_monthly_usd,
+                usage.month_cost_usd,
+            )?;
+        }
+        check(BudgetScope::Session, budgets.session_usd, window.cost_usd)?;
+        Ok(left)
+    }
+
+    /// The turn's whole cost: its steps, the handler's compute so far, and the store's units
+    /// (the reads as DynamoDB reported them, the commit's writes from the items' sizes).
+    fn ledger_of(&self, request: &TurnRequest<'_>, prepared: &Prepared<'_>) -> Ledger {
+        let model = &self.settings.cost_model;
+        let state = &prepared.state;
+        let mut ledger = state.cost().clone();
+        let duration_ms = u64::try_from(request.arrived.elapsed().as_millis()).unwrap_or(u64::MAX);
+        ledger.add_lambda(
+            &model.handler_function,
+            model.handler_memory_mb,
+            duration_ms,
+            &model.prices,
+        );
+        let read_units = prepared.window.read_units
+            + prepared
+                .usage
+                .as_ref()
+                .map_or(0.0, |usage| usage.read_units);
+        let messages = state
+            .turn_messages()
+            .iter()
+            .map(|message| serde_json::to_vec(message).map_or(0, |bytes| bytes.len()));
+        let trace_bytes = serde_json::to_vec(state.trace()).map_or(0, |bytes| bytes.len())
+            + 2 * ITEM_OVERHEAD_BYTES;
+        let mut items: Vec<usize> = messages.chain([trace_bytes, 0, 0]).collect();
+        if self.settings.budgets.counts_usage() {
+            items.extend([0, 0]);
+        }
+        let mut write_units = 0.0;
+        if request.idempotency_key.is_some() {
+            // The claim (one plain conditional write), then the record in the transaction.
+            write_units += 1.0;
+            items.push(state.answer().len().min(MAX_REPLAY_ANSWER_BYTES) + 512);
+        }
+        write_units +=
+            transaction_write_units(items.into_iter().map(|bytes| bytes + ITEM_OVERHEAD_BYTES));
+        ledger.add_dynamodb(&model.table, read_units, write_units, &model.prices);
+        ledger
+    }
+
     /// The caps of a turn: the configured ones, and no more wall time than the invocation has.
     fn limits(&self, time_left: Option<Duration>) -> TurnLimits {
         TurnLimits {
+            max_cost_usd: None,
             max_turn_tokens: self.settings.max_turn_tokens,
             max_steps: self.settings.max_steps,
             max_wall_time: time_left.map_or(self.settings.max_wall_time, |left| {
@@ -336,6 +451,7 @@ fn result_of(
     request: &TurnRequest<'_>,
     prepared: &Prepared<'_>,
     error: Option<TurnFailure>,
+    cost: Ledger,
 ) -> TurnResult {
     let state = &prepared.state;
     TurnResult {
@@ -349,11 +465,38 @@ fn result_of(
             .to_owned(),
         steps: state.steps(),
         usage: state.usage(),
-        cost: state.cost(),
+        cost: Some(cost),
         models: state.step_models().to_vec(),
         trace_id: prepared.trace_id.clone(),
         error,
+        trace: None,
     }
+}
+
+/// How grounded the turn's answer is in the tool results it read (`domain::grounding`).
+fn groundedness_of(state: &TurnState) -> Option<f64> {
+    let messages = state.turn_messages();
+    let results: Vec<String> = messages
+        .iter()
+        .flat_map(|message| &message.content)
+        .filter_map(|block| match block {
+            ContentBlock::ToolResult { content, .. } => Some(
+                content
+                    .iter()
+                    .map(|part| match part {
+                        crate::domain::message::ToolResultContent::Text { text } => text.clone(),
+                        crate::domain::message::ToolResultContent::Json { json } => {
+                            json.to_string()
+                        }
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            ),
+            _ => None,
+        })
+        .collect();
+    grounding::score(&state.answer(), results.iter().map(String::as_str))
+        .map(|score| (score * 1000.0).round() / 1000.0)
 }
 
 /// What the answer of a turn ended by a model failure says about it.

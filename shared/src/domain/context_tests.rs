@@ -222,6 +222,7 @@ fn every_model_request_of_a_long_tool_turn_fits_and_the_stored_turn_keeps_full_r
             max_steps: 12,
             max_wall_time: Duration::from_secs(60),
             max_turn_tokens: None,
+            max_cost_usd: None,
         },
         budget,
     );
@@ -244,6 +245,7 @@ fn every_model_request_of_a_long_tool_turn_fits_and_the_stored_turn_keeps_full_r
                         call: call.clone(),
                         output: ToolOutput::text(page(100_000)),
                         latency: Duration::ZERO,
+                        cost: Default::default(),
                     })
                     .collect();
                 state.record_tool_results(runs);
@@ -272,6 +274,7 @@ fn a_context_overflow_from_the_model_shrinks_the_budget_a_few_times_then_gives_u
             max_steps: 4,
             max_wall_time: Duration::from_secs(60),
             max_turn_tokens: None,
+            max_cost_usd: None,
         },
         budget(200_000),
     );
@@ -298,6 +301,7 @@ fn a_message_that_cannot_fit_ends_the_turn_with_max_context_before_any_model_cal
             max_steps: 4,
             max_wall_time: Duration::from_secs(60),
             max_turn_tokens: None,
+            max_cost_usd: None,
         },
         budget(20_000),
     );

@@ -182,6 +182,10 @@ pub struct ToolOutput {
     pub status: ToolStatus,
     /// What it returned.
     pub content: Vec<ToolResultContent>,
+    /// What the executor reported it used (search queries, secret reads), for the ledger;
+    /// never sent to the model nor stored with the messages.
+    #[serde(skip)]
+    pub usage: super::ledger::ToolUsage,
 }
 
 impl ToolOutput {
@@ -190,6 +194,7 @@ impl ToolOutput {
         Self {
             status: ToolStatus::Success,
             content: vec![ToolResultContent::Text { text: text.into() }],
+            usage: Default::default(),
         }
     }
 
@@ -198,6 +203,7 @@ impl ToolOutput {
         Self {
             status: ToolStatus::Success,
             content: vec![ToolResultContent::Json { json }],
+            usage: Default::default(),
         }
     }
 
@@ -208,6 +214,7 @@ impl ToolOutput {
             content: vec![ToolResultContent::Text {
                 text: message.into(),
             }],
+            usage: Default::default(),
         }
     }
 }

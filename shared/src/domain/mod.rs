@@ -3,9 +3,12 @@
 pub mod caching;
 pub mod catalog;
 pub mod context;
+pub mod grounding;
+pub mod ledger;
 pub mod message;
 pub mod model;
 pub mod pricing;
+pub mod redact;
 pub mod trace;
 pub mod truncate;
 pub mod turn;

@@ -2,7 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{model::Usage, pricing::Cost, truncate::shrink_text, turn::StopReason};
+use serde_json::Value;
+
+use super::{ledger::Ledger, model::Usage, truncate::shrink_text, turn::StopReason};
 
 /// One step of a turn.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -23,8 +25,9 @@ pub enum TraceStep {
         latency_ms: u64,
         /// Tokens it used.
         usage: Usage,
-        /// What it cost, when the model's price is known.
-        cost: Option<Cost>,
+        /// What it cost, itemized by token class (an unknown price names the model in
+        /// `unpriced`; `null` in traces stored before costs were itemized and unpriced).
+        cost: Option<Ledger>,
         /// Why the model stopped (`end_turn`, `tool_use`, ...).
         stop_reason: String,
         /// The attempts that failed before the answer (retries and fallbacks), in order.
@@ -63,6 +66,15 @@ pub enum TraceStep {
         /// Why it failed, when it did (never a secret: tools write these messages).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         error: Option<String>,
+        /// The arguments, personal data and secrets masked (`domain::redact`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        input: Option<Value>,
+        /// The result's text, masked and capped, when it succeeded.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        result: Option<String>,
+        /// What it cost, when it ran outside the handler (its Lambda, what it reported).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cost: Option<Ledger>,
     },
 }
 
@@ -90,8 +102,12 @@ pub struct TurnTrace {
     pub stop_reason: StopReason,
     /// Tokens of all model calls.
     pub usage: Usage,
-    /// Cost of all model calls, when priced.
-    pub cost: Option<Cost>,
+    /// What the turn cost, itemized: the steps, the handler's compute, the store's units.
+    pub cost: Option<Ledger>,
+    /// How much of the answer is grounded in the turn's tool results, from 0 to 1
+    /// (`domain::grounding`); absent when no tool ran or the answer makes no checkable claim.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub groundedness: Option<f64>,
     /// The steps, in order.
     pub steps: Vec<TraceStep>,
     /// Tool steps left out to keep the stored trace within its size limit.
@@ -128,8 +144,16 @@ impl TurnTrace {
             return self;
         }
         for step in &mut self.steps {
-            if let TraceStep::Tool { error, .. } = step {
+            if let TraceStep::Tool {
+                error,
+                input,
+                result,
+                ..
+            } = step
+            {
                 *error = None;
+                *input = None;
+                *result = None;
             }
         }
         let mut size = self.size();

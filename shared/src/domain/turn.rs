@@ -16,14 +16,16 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     context::{self, ContextBudget},
+    ledger::Ledger,
     message::{ContentBlock, Message, Role, ToolCall, ToolOutput},
     model::{ModelRequest, ModelResponse, ModelStopReason, Usage},
-    pricing::{Cost, Pricing},
+    pricing::Pricing,
+    redact,
     trace::{FailedAttempt, TraceStep},
 };
 
 /// Format version of [`TurnState`]; bump it when the serialized shape changes.
-pub const TURN_STATE_VERSION: u32 = 3;
+pub const TURN_STATE_VERSION: u32 = 4;
 
 /// Fewest output tokens worth a model call under the turn's token cap.
 const MIN_CALL_OUTPUT_TOKENS: u64 = 16;
@@ -56,6 +58,8 @@ pub enum StopReason {
     ModelError,
     /// The turn's token cap (input plus output of all its calls) was reached.
     MaxTurnTokens,
+    /// A dollar budget (the session's, or the user's for the month) was spent.
+    BudgetExceeded,
 }
 
 impl StopReason {
@@ -72,6 +76,7 @@ impl StopReason {
             Self::MaxContext => "max_context",
             Self::ModelError => "model_error",
             Self::MaxTurnTokens => "max_turn_tokens",
+            Self::BudgetExceeded => "budget_exceeded",
         }
     }
 }
@@ -86,6 +91,10 @@ pub struct TurnLimits {
     /// Most tokens (input, cached or not, plus output) of all the turn's model calls.
     #[serde(default)]
     pub max_turn_tokens: Option<u64>,
+    /// Most dollars the turn may spend: what is left of the session's and the user's monthly
+    /// budgets when it starts. Checked before each model call.
+    #[serde(default)]
+    pub max_cost_usd: Option<f64>,
 }
 
 /// What the turn needs next.
@@ -122,6 +131,9 @@ pub struct ToolRun {
     pub output: ToolOutput,
     /// How long it took.
     pub latency: Duration,
+    /// What it cost (the executor's Lambda compute and what it reported using); empty for a
+    /// tool that runs in the handler.
+    pub cost: Ledger,
 }
 
 /// Who answered one model call, as the driver reports it with the response.
@@ -152,8 +164,8 @@ pub struct TurnState {
     request_tokens: u64,
     steps: u32,
     usage: Usage,
-    /// The turn's cost: `None` once a step was answered by a model with no known price.
-    cost: Option<Cost>,
+    /// What the turn's steps cost so far (model calls and tool calls).
+    ledger: Ledger,
     /// The model that answered each step, in order.
     step_models: Vec<String>,
     /// The configured output cap of one call, which the token cap may lower.
@@ -192,7 +204,7 @@ impl TurnState {
             context_retries: 0,
             steps: 0,
             usage: Usage::default(),
-            cost: Some(Cost::default()),
+            ledger: Ledger::default(),
             step_models: Vec::new(),
             max_output_tokens,
             limits,
@@ -220,6 +232,7 @@ impl TurnState {
                         call: call.clone(),
                         output: ToolOutput::error("not run: the turn reached its time limit"),
                         latency: Duration::ZERO,
+                        cost: Ledger::default(),
                     })
                     .collect();
                 self.record_tool_runs(skipped);
@@ -232,6 +245,9 @@ impl TurnState {
         }
         if matches!(self.phase, Phase::NeedModel) && !self.fit_token_cap() {
             self.finish(StopReason::MaxTurnTokens);
+        }
+        if matches!(self.phase, Phase::NeedModel) && self.over_budget() {
+            self.finish(StopReason::BudgetExceeded);
         }
         self.action_started_ms = millis(elapsed);
         match &self.phase {
@@ -253,21 +269,15 @@ impl TurnState {
     ) {
         self.steps += 1;
         self.usage.add(response.usage);
-        let cost = answered_by
-            .pricing
-            .map(|pricing| pricing.cost(response.usage));
-        match (self.cost.as_mut(), cost) {
-            (Some(total), Some(cost)) => total.add(cost),
-            // A step of unknown price makes the turn's cost unknown, not smaller.
-            _ => self.cost = None,
-        }
+        let cost = Ledger::model_call(&answered_by.model_id, answered_by.pricing, response.usage);
+        self.ledger.merge(&cost);
         self.trace.push(TraceStep::Model {
             step: self.steps,
             start_ms: Some(self.action_started_ms),
             model_id: answered_by.model_id.clone(),
             latency_ms: millis(latency),
             usage: response.usage,
-            cost,
+            cost: Some(cost),
             stop_reason: stop_reason_name(&response.stop_reason),
             failed_attempts: answered_by.failed,
         });
@@ -325,6 +335,14 @@ impl TurnState {
                 super::message::ToolStatus::Error => Some(run.output_text()),
                 super::message::ToolStatus::Success => None,
             };
+            self.ledger.merge(&run.cost);
+            let result = match run.output.status {
+                super::message::ToolStatus::Success => Some(redact::text(
+                    &run.output_text(),
+                    redact::MAX_TRACE_RESULT_BYTES,
+                )),
+                super::message::ToolStatus::Error => None,
+            };
             self.trace.push(TraceStep::Tool {
                 step: self.steps,
                 start_ms: Some(self.action_started_ms),
@@ -333,6 +351,9 @@ impl TurnState {
                 latency_ms: millis(run.latency),
                 status: if error.is_some() { "error" } else { "success" }.to_owned(),
                 error,
+                input: Some(redact::json(&run.call.input)),
+                result,
+                cost: (!run.cost.is_empty()).then(|| run.cost.clone()),
             });
             content.push(ContentBlock::ToolResult {
                 tool_use_id: run.call.tool_use_id,
@@ -504,9 +525,16 @@ impl TurnState {
         self.usage
     }
 
-    /// Dollars spent so far, when the price of every model that answered is known.
-    pub fn cost(&self) -> Option<Cost> {
-        self.cost
+    /// What the steps cost so far, itemized (models whose price is unknown are named in it).
+    pub fn cost(&self) -> &Ledger {
+        &self.ledger
+    }
+
+    /// True when the turn has spent its dollar budget.
+    fn over_budget(&self) -> bool {
+        self.limits
+            .max_cost_usd
+            .is_some_and(|max| self.ledger.total_usd >= max)
     }
 
     /// The model that answered each step, in order.

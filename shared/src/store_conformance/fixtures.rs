@@ -26,6 +26,7 @@ pub fn trace(turn: u64) -> TurnTrace {
         stop_reason: StopReason::EndTurn,
         usage: Usage::default(),
         cost: None,
+        groundedness: None,
         steps: Vec::new(),
         omitted_tool_steps: 0,
     }
@@ -44,6 +45,7 @@ pub fn commit(expected: u64, turn: u64, messages: Vec<Message>, now: DateTime<Ut
             output_tokens: 5,
         },
         cost_usd: 0.1,
+        count_usage: false,
         trace: trace(turn),
         title: Some(format!("title {turn}")),
         idempotency: None,

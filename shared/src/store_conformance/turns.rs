@@ -221,3 +221,83 @@ pub async fn oversized_message_is_truncated_to_fit(store: &dyn SessionStore) {
     assert!(marker.starts_with("[truncated ") && marker.ends_with(" bytes]"));
     assert_eq!(window.messages[1].message, Message::assistant_text("ok"));
 }
+
+/// A turn that counts usage adds its cost to the session (seen by the next window), and to the
+/// user's month and minute counters (seen by `user_usage`); one that does not, only to the
+/// session. Other users' counters are untouched.
+pub async fn usage_is_counted_with_the_turn(store: &dyn SessionStore) {
+    let (user, session, created) = fresh(store).await;
+    let now = created + Duration::seconds(1);
+    let before = store.user_usage(&user, now).await.unwrap();
+    assert_eq!((before.month_cost_usd, before.minute_turns), (0.0, 0));
+    let mut first = commit(0, 1, chat_turn("q1"), now);
+    first.count_usage = true;
+    first.cost_usd = 0.25;
+    store.append_turn(&user, &session, &first).await.unwrap();
+    let mut second = commit(2, 2, chat_turn("q2"), now);
+    second.cost_usd = 0.5;
+    store.append_turn(&user, &session, &second).await.unwrap();
+    let window = store.load_window(&user, &session, 10).await.unwrap();
+    assert!(
+        (window.cost_usd - 0.75).abs() < 1e-9,
+        "session cost {}",
+        window.cost_usd
+    );
+    let usage = store.user_usage(&user, now).await.unwrap();
+    assert!((usage.month_cost_usd - 0.25).abs() < 1e-9, "{usage:?}");
+    assert_eq!(usage.minute_turns, 1, "only the counted turn");
+    let next_minute = now + Duration::seconds(60);
+    assert_eq!(
+        store
+            .user_usage(&user, next_minute)
+            .await
+            .unwrap()
+            .minute_turns,
+        0
+    );
+    let next_month = now + Duration::days(32);
+    assert_eq!(
+        store
+            .user_usage(&user, next_month)
+            .await
+            .unwrap()
+            .month_cost_usd,
+        0.0
+    );
+    let other = store.user_usage(&new_id("user"), now).await.unwrap();
+    assert_eq!((other.month_cost_usd, other.minute_turns), (0.0, 0));
+}
+
+/// Turns of one user in several sessions at once all store and all count: they share the
+/// user's counters, and none is lost to the other's transaction.
+pub async fn concurrent_turns_of_one_user_all_count(store: &dyn SessionStore) {
+    let user = new_id("user");
+    let now = Utc::now();
+    let mut sessions = Vec::new();
+    for _ in 0..4 {
+        let session = new_id("session");
+        store.create_session(&user, &session, now).await.unwrap();
+        sessions.push(session);
+    }
+    let commits: Vec<_> = (0..4)
+        .map(|i| {
+            let mut c = commit(0, 1, chat_turn(&format!("q{i}")), now);
+            c.count_usage = true;
+            c.cost_usd = 0.01;
+            c
+        })
+        .collect();
+    let results = futures::future::join_all(
+        sessions
+            .iter()
+            .zip(&commits)
+            .map(|(session, commit)| store.append_turn(&user, session, commit)),
+    )
+    .await;
+    for result in &results {
+        assert!(result.is_ok(), "{result:?}");
+    }
+    let usage = store.user_usage(&user, now).await.unwrap();
+    assert_eq!(usage.minute_turns, 4);
+    assert!((usage.month_cost_usd - 0.04).abs() < 1e-9, "{usage:?}");
+}

@@ -52,6 +52,16 @@ pub fn user_pk(user_id: &str) -> String {
     format!("USER#{}", encode(user_id))
 }
 
+/// `USAGE#<month>`: the sort key of a user's spend in a month (in the user's partition).
+pub fn usage_sk(month: &str) -> String {
+    format!("USAGE#{month}")
+}
+
+/// `RATE#<minute>`: the sort key of a user's turn count in a minute (Unix seconds / 60).
+pub fn rate_sk(minute: i64) -> String {
+    format!("RATE#{minute:012}")
+}
+
 /// `SESSION#<session>`: the sort key of a session header.
 pub fn header_sk(session_id: &str) -> String {
     format!("{HEADER_PREFIX}{}", encode(session_id))

@@ -4,7 +4,11 @@
 //! Action order is fixed, and the failure mapping relies on it: 0 = header update (version
 //! check, `ALL_OLD` on failure), 1 = marker update (the same version, so the window read from
 //! the marker always agrees with the header), then one put per message, then the trace, then
-//! the idempotency record if any (completing this attempt's claim).
+//! the idempotency record if any (completing this attempt's claim), then, when the commit
+//! counts usage, the user's month and minute counters (`USER#<user>` / `USAGE#<month>` and
+//! `RATE#<minute>`): a concurrent turn of the same user in another session touching them
+//! cancels the transaction with `TransactionConflict`, which the adapter retries (the version
+//! condition keeps a retry from storing a turn twice).
 //!
 //! The transaction is checked against DynamoDB's limits before it is sent (100 actions, 4 MB,
 //! 400 KB per item): the agent fits a turn to them by design (`domain::truncate::fit_turn`,
@@ -59,7 +63,10 @@ pub fn actions(
             created_at: commit.now,
         })
         .collect();
-    let count = stored.len() + 3 + usize::from(commit.idempotency.is_some());
+    let count = stored.len()
+        + 3
+        + usize::from(commit.idempotency.is_some())
+        + 2 * usize::from(commit.count_usage);
     if count > MAX_TRANSACTION_ITEMS {
         return Err(StoreError::TooLarge(format!(
             "{OP}: a turn of {} messages needs {count} actions, over DynamoDB's {MAX_TRANSACTION_ITEMS}",
@@ -81,15 +88,17 @@ pub fn actions(
     let marker = Update::builder()
         .table_name(table)
         .set_key(Some(keys::key(pk.clone(), keys::MARKER_SK.to_owned())))
-        .update_expression("SET #exp = :exp, #version = :new, #turn = :turn")
+        .update_expression("SET #exp = :exp, #version = :new, #turn = :turn ADD #cost :cost")
         .condition_expression("attribute_exists(#pk)")
         .expression_attribute_names("#pk", PK)
         .expression_attribute_names("#exp", EXPIRES_AT)
         .expression_attribute_names("#version", attr::VERSION)
         .expression_attribute_names("#turn", attr::TURN)
+        .expression_attribute_names("#cost", attr::COST_USD)
         .expression_attribute_values(":exp", items::num(expires_at))
         .expression_attribute_values(":new", items::num(new_version))
         .expression_attribute_values(":turn", items::num(commit.turn))
+        .expression_attribute_values(":cost", items::dollars(commit.cost_usd))
         .build()
         .map_err(|_| unserializable(OP, "marker update"))?;
     actions.push(TransactWriteItem::builder().update(marker).build());
@@ -108,12 +117,78 @@ pub fn actions(
         total_bytes += size;
         actions.push(action);
     }
+    if commit.count_usage {
+        actions.extend(usage_updates(table, user_id, commit)?);
+        total_bytes += 2 * UPDATE_ACTION_BYTES;
+    }
     if total_bytes > MAX_TRANSACTION_BYTES {
         return Err(StoreError::TooLarge(format!(
             "{OP}: the turn's transaction is {total_bytes} bytes, over DynamoDB's {MAX_TRANSACTION_BYTES}"
         )));
     }
     Ok(actions)
+}
+
+/// How long a minute's turn counter is kept: long enough for any clock skew between handlers.
+const RATE_ITEM_TTL_SECONDS: i64 = 300;
+
+/// How long a month's spend is kept: a year and a month, for the monthly reports.
+const USAGE_ITEM_TTL_SECONDS: i64 = 400 * 24 * 3600;
+
+/// The user's counters, bumped with the turn: the month's dollars and turns, the minute's
+/// turns.
+fn usage_updates(
+    table: &str,
+    user_id: &str,
+    commit: &TurnCommit,
+) -> Result<[TransactWriteItem; 2], StoreError> {
+    let pk = keys::user_pk(user_id);
+    let now = commit.now.timestamp();
+    let month = Update::builder()
+        .table_name(table)
+        .set_key(Some(keys::key(
+            pk.clone(),
+            keys::usage_sk(&crate::ports::usage_month(commit.now)),
+        )))
+        .update_expression("SET #exp = :exp ADD #cost :cost, #turns :one")
+        .expression_attribute_names("#exp", EXPIRES_AT)
+        .expression_attribute_names("#cost", attr::COST_USD)
+        .expression_attribute_names("#turns", attr::TURNS)
+        .expression_attribute_values(":exp", items::num(now + USAGE_ITEM_TTL_SECONDS))
+        .expression_attribute_values(":cost", items::dollars(commit.cost_usd))
+        .expression_attribute_values(":one", items::num(1))
+        .build()
+        .map_err(|_| unserializable(OP, "usage update"))?;
+    let minute = Update::builder()
+        .table_name(table)
+        .set_key(Some(keys::key(
+            pk,
+            keys::rate_sk(crate::ports::usage_minute(commit.now)),
+        )))
+        .update_expression("SET #exp = :exp ADD #turns :one")
+        .expression_attribute_names("#exp", EXPIRES_AT)
+        .expression_attribute_names("#turns", attr::TURNS)
+        .expression_attribute_values(":exp", items::num(now + RATE_ITEM_TTL_SECONDS))
+        .expression_attribute_values(":one", items::num(1))
+        .build()
+        .map_err(|_| unserializable(OP, "rate update"))?;
+    Ok([
+        TransactWriteItem::builder().update(month).build(),
+        TransactWriteItem::builder().update(minute).build(),
+    ])
+}
+
+/// True when a failed turn transaction was cancelled only by another transaction on one of
+/// its items (no condition failed): sending it again is safe and may succeed.
+pub fn only_transaction_conflict<R>(error: &SdkError<TransactWriteItemsError, R>) -> bool {
+    match error.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => {
+            let reasons = cancelled.cancellation_reasons();
+            transaction_conflict(reasons)
+                && !reasons.iter().any(|reason| condition_failed(Some(reason)))
+        }
+        _ => false,
+    }
 }
 
 /// The size of an item, if it is within DynamoDB's item limit.
