@@ -162,14 +162,15 @@ def score_groundedness(
     prompt: str = "",
     trace_value: Optional[float] = None,
     results_source: str = "tool results",
+    tool_names: Iterable[str] = (),
 ) -> Groundedness:
     """How much of the answer the tool results support.
 
     - `trace_value` (the turn's own `groundedness` in the trace, when the API gives one) is
       used as it is;
     - otherwise the share of the answer's claims (numbers, named entities) found in the tool
-      results or in the prompt (repeating the question is not made up); 1.0 for an answer
-      with no claims;
+      results, in the prompt (repeating the question is not made up) or among the names of
+      the tools called ("the web_search tool says"); 1.0 for an answer with no claims;
     - `None` ("not measured") when there are no tool results to check against.
     """
     if trace_value is not None:
@@ -177,7 +178,7 @@ def score_groundedness(
         return Groundedness(score=value, source="trace")
     if not tool_results:
         return Groundedness(score=None, source="none (no tool results)")
-    sources = "\n".join(tool_results + [prompt])
+    sources = "\n".join(list(tool_results) + [prompt] + list(tool_names))
     found = claims(answer)
     unsupported = [c for c in found if not supported(c, sources)]
     score = 1.0 - len(unsupported) / len(found) if found else 1.0

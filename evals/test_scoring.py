@@ -92,6 +92,12 @@ class Grounded(unittest.TestCase):
         half = scoring.score_groundedness("84 and 90", ["84"])
         self.assertEqual(half.score, 0.5)
 
+    def test_the_tools_called_may_be_named(self):
+        answer = "The web_search tool says: nothing"
+        self.assertEqual(scoring.score_groundedness(answer, ["nothing"]).score, 0.0)
+        g = scoring.score_groundedness(answer, ["nothing"], tool_names=["web_search"])
+        self.assertEqual(g.score, 1.0)
+
     def test_trace_value_wins(self):
         g = scoring.score_groundedness("made up 99", ["1"], trace_value=0.25)
         self.assertEqual((g.score, g.source), (0.25, "trace"))
