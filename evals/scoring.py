@@ -20,7 +20,8 @@ STOPWORDS = {
     "we", "what", "when", "where", "which", "who", "why", "with", "yes", "you", "your",
 }
 
-_TOKEN = re.compile(r"[A-Za-z][A-Za-z0-9_'/\-]*|\d+(?:[.,]\d+)*")
+# Whole words: a timestamp such as 2026-12-02T07:10:59Z is one word (and no entity), not "T07".
+_TOKEN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_'/\-]*")
 _NUMBER = re.compile(r"(?<![A-Za-z0-9_.])\d+(?:,\d{3})*(?:\.\d+)?(?![A-Za-z_]|\.\d)")
 
 
@@ -110,7 +111,7 @@ def entities(text: str) -> list[str]:
     for m in _TOKEN.finditer(text):
         word = m.group(0)
         if word[0].isdigit():
-            continue
+            continue  # a number, a date, a timestamp
         if "/" in word or "_" in word:
             found.append(word.strip("'-/"))
             continue

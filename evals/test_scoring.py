@@ -72,6 +72,10 @@ class Claims(unittest.TestCase):
     def test_sentence_starts_and_common_words_are_not_entities(self):
         self.assertEqual(scoring.entities("Hello there. Sure, I can. The end\nNext line"), [])
 
+    def test_timestamps_are_not_entities(self):
+        text = '{"utc":"2026-12-02T06:10:59Z","local":"2026-12-02T07:10:59+01:00","weekday":"Wednesday"}'
+        self.assertEqual(scoring.entities("It is " + text + " in Europe/Paris"), ["Wednesday", "Europe/Paris"])
+
     def test_numbers_match_by_value(self):
         self.assertTrue(scoring.supported("84", '{"result": 84.0}'))
         self.assertTrue(scoring.supported("1,000", "total 1000"))
