@@ -21,6 +21,9 @@
 #             the tests only, so they can search everything written for it)
 #   browser   the web console in headless Chromium (Selenium; scripts/browser-test.sh): a
 #             streamed calculator turn and its trace; screenshot in target/console.png
+#   eval      the scoring's unit tests (evals/test_scoring.py) and the eval scenarios
+#             (evals/scenarios.json) run by evals/run.py against this stack's E2E_API_URL:
+#             report in target/eval/report.md (docs/evals.md)
 #   clippy    cargo clippy --workspace --all-targets -- -D warnings
 #   validate  sam validate --lint (template.yaml)           scripts/validate.sh
 #   arm64     cargo lambda build --arm64 (zip) of every function (scripts/build-arm64.sh), with
@@ -167,6 +170,13 @@ stop_watch() {
     stop_local_watch
 }
 
+# The eval (docs/evals.md) against this stack: the scoring's unit tests, then the scenarios.
+run_eval() {
+    "$VENV/bin/python3" "$REPO_ROOT/evals/test_scoring.py" &&
+        "$VENV/bin/python3" "$REPO_ROOT/evals/run.py" --api-url "$E2E_API_URL" \
+            --scenarios "$REPO_ROOT/evals/scenarios.json" --out "$REPO_ROOT/target/eval"
+}
+
 build_arm64() {
     local rc line
     mkdir -p "$LOG_DIR"
@@ -200,15 +210,18 @@ if [[ "$stack_ok" == 1 && "$build_ok" == 1 ]]; then
     # The end-to-end tests fail by themselves (and say why) if the stack is incomplete.
     step test run_tests "${TEST_SELECT_ARGS[@]}" --no-fail-fast
     step browser "$REPO_ROOT/scripts/browser-test.sh"
+    step eval run_eval
     stop_watch
 elif [[ "$build_ok" == 1 ]]; then
     skip watch "no local stack"
     step test cargo test "${TEST_SELECT_ARGS[@]}" --no-fail-fast
     skip browser "no local stack"
+    skip eval "no local stack"
 else
     skip watch "build failed"
     skip test "build failed"
     skip browser "build failed"
+    skip eval "build failed"
 fi
 stop_stack
 
