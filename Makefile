@@ -9,7 +9,7 @@ export PATH := $(CURDIR)/.venv/bin:$(PATH)
 export SAM_CLI_TELEMETRY := 0
 export DDB_LOCAL_TELEMETRY := 0
 
-.PHONY: help dev chat test tools services-up services-down lint fmt build-arm64 validate bench deploy clean-local
+.PHONY: help dev chat test eval tools services-up services-down lint fmt build-arm64 validate bench deploy clean-local
 
 help: ## this list
 	@echo "lambda-agent targets:"
@@ -24,7 +24,10 @@ chat: ## start the CLI chat against the make dev stack
 test: ## everything: fmt, unit + DynamoDB Local + end-to-end tests, the console in Chromium, clippy, sam validate, arm64 build
 	@scripts/test.sh
 
-tools: ## install cargo-lambda, zig, SAM CLI, moto, boto3, DynamoDB Local into .venv/ and .local/
+eval: ## score the agent on the scenarios of evals/ (stand-in by default): target/eval/report.md (docs/evals.md)
+	@scripts/eval.sh
+
+tools: ## install cargo-lambda, zig, SAM CLI, moto, boto3, matplotlib, DynamoDB Local into .venv/ and .local/
 	@scripts/install-tools.sh --print
 
 services-up: ## start DynamoDB Local and the Bedrock stand-in on 127.0.0.1 (env in .dev/env)

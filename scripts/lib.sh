@@ -146,3 +146,86 @@ kill_pid_tree() {
         kill -TERM "$p" 2>/dev/null || true
     done
 }
+
+# ---- a local stack of its own (scripts/test.sh, scripts/eval.sh) ----
+# Both use DEV_DIR, PID_DIR, LOG_DIR and ENV_FILE as set by the caller (a folder of their
+# own, never a `make dev` stack's) and are stopped through scripts/services.sh stop, which
+# stops everything recorded in PID_DIR, watch.pid included.
+
+# start_local_services BEDROCK [VAR=VALUE...]: scripts/services.sh start with the VARs set,
+# then the stack's env loaded (exported). BEDROCK `inherit` keeps the caller's Bedrock
+# settings (an endpoint, or AWS credentials: real Bedrock); anything else takes them out of
+# the services' environment, so the Bedrock stand-in answers.
+start_local_services() {
+    local bedrock="$1" keep=()
+    shift
+    [[ "$bedrock" == inherit ]] || keep=(-u AWS_ENDPOINT_URL_BEDROCK_RUNTIME -u AWS_PROFILE
+        -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN)
+    env "${keep[@]}" -u AWS_ENDPOINT_URL_SECRETS_MANAGER "$@" "$REPO_ROOT/scripts/services.sh" start || return 1
+    # shellcheck disable=SC1090
+    source "$ENV_FILE"
+}
+
+# start_local_watch: cargo lambda watch on a free port of 127.0.0.1 in the background (PID in
+# $PID_DIR/watch.pid, log in $LOG_DIR/watch.log), serving what `make dev` serves, each function
+# with DEV_CONCURRENCY instances, web search answered by the search stand-in (keyed from the
+# Secrets Manager secret WATCH_SEARCH_SECRET when set); waits until GET /tools answers 200.
+# Exports E2E_API_URL, E2E_STREAM_URL and E2E_WATCH_LOG (the names the tests read).
+start_local_watch() {
+    local port i code pid search=()
+    port="$(free_port)"
+    mkdir -p "$PID_DIR" "$LOG_DIR"
+    : >"$LOG_DIR/watch.log"
+    export E2E_WATCH_LOG="$LOG_DIR/watch.log"
+    [[ -n "${WATCH_SEARCH_SECRET:-}" ]] && search=(SEARCH_API_KEY_SECRET="$WATCH_SEARCH_SECRET")
+    # --ignore-changes: one build is served. Without it every instance (five functions
+    # times DEV_CONCURRENCY) watches the whole tree, target/ included; the watches run out
+    # (inotify's MaxFilesWatch in watch.log) and a reload mid-run restarts the instances
+    # under in-flight requests, which then answer 500 (the likeliest cause of the one 500 the
+    # browser step got, on style.css, in a CI run).
+    # shellcheck disable=SC2016 # $$ and $0 are for the inner bash
+    (exec env AUTH_MODE=insecure-local MODEL_ID="${MODEL_ID:-$DEFAULT_MODEL_ID}" RUST_LOG="${RUST_LOG:-info}" \
+        TOOL_FUNCTIONS="web_search=tool-web-search,http_fetch=tool-http-fetch,run_javascript=tool-code-interpreter" \
+        TOOL_LIST_TIMEOUT_MS=600000 TOOL_LIST_RETRY_MS=5000 \
+        AWS_ENDPOINT_URL_LAMBDA="http://127.0.0.1:$port" \
+        STREAM_URL="http://127.0.0.1:$port/lambda-url/$STREAM_BINARY" \
+        SEARCH_PROVIDER=tavily SEARCH_BASE_URL="$SEARCH_STANDIN_URL" "${search[@]}" \
+        setsid bash -c 'echo $$ >"$0" && exec "$@"' "$PID_DIR/watch.pid" \
+        cargo lambda watch --ignore-changes --invoke-address 127.0.0.1 --invoke-port "$port" --concurrency "$DEV_CONCURRENCY") \
+        >>"$LOG_DIR/watch.log" 2>&1 </dev/null &
+    for ((i = 0; i < 100; i++)); do [[ -s "$PID_DIR/watch.pid" ]] && break; sleep 0.05; done
+    pid="$(cat "$PID_DIR/watch.pid" 2>/dev/null)" || { echo "no PID for cargo lambda watch"; return 1; }
+    export E2E_API_URL="http://127.0.0.1:$port/lambda-url/$FUNCTION_BINARY"
+    export E2E_STREAM_URL="http://127.0.0.1:$port/lambda-url/$STREAM_BINARY"
+    echo "cargo lambda watch pid $pid ($DEV_CONCURRENCY concurrent instances of each function); E2E_API_URL=$E2E_API_URL E2E_STREAM_URL=$E2E_STREAM_URL"
+    # Warm up: the first invocation compiles/starts the function. Any HTTP answer ends the
+    # wait; only 200 passes. At most 15 minutes in all.
+    local deadline=$((SECONDS + 900))
+    while ((SECONDS < deadline)); do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            tail -n 40 "$LOG_DIR/watch.log"
+            echo "cargo lambda watch exited"
+            return 1
+        fi
+        code="$(curl -s -o /dev/null -w '%{http_code}' -m $((deadline - SECONDS + 1)) \
+            -H 'x-user-id: make-test' "$E2E_API_URL/tools" 2>/dev/null || true)"
+        if [[ "$code" =~ ^[1-5][0-9][0-9]$ ]]; then
+            echo "GET /tools -> HTTP $code"
+            [[ "$code" == 200 ]] && return 0
+            tail -n 40 "$LOG_DIR/watch.log"
+            return 1
+        fi
+        sleep 0.5
+    done
+    tail -n 40 "$LOG_DIR/watch.log"
+    echo "the function did not answer in time"
+    return 1
+}
+
+# stop_local_watch: stop what start_local_watch started (by its recorded PID).
+stop_local_watch() {
+    local pid
+    pid="$(cat "$PID_DIR/watch.pid" 2>/dev/null)" || return 0
+    kill_pid_tree "$pid" "cargo lambda watch"
+    rm -f "$PID_DIR/watch.pid"
+}

@@ -21,6 +21,9 @@
 #             the tests only, so they can search everything written for it)
 #   browser   the web console in headless Chromium (Selenium; scripts/browser-test.sh): a
 #             streamed calculator turn and its trace; screenshot in target/console.png
+#   eval      the scoring's unit tests (evals/test_scoring.py) and the eval scenarios
+#             (evals/scenarios.json) run by evals/run.py against this stack's E2E_API_URL:
+#             report in target/eval/report.md (docs/evals.md)
 #   clippy    cargo clippy --workspace --all-targets -- -D warnings
 #   validate  sam validate --lint (template.yaml)           scripts/validate.sh
 #   arm64     cargo lambda build --arm64 (zip) of every function (scripts/build-arm64.sh), with
@@ -140,13 +143,7 @@ summary() {
 }
 
 start_services() {
-    local keep=()
-    [[ "${TEST_BEDROCK:-}" == inherit ]] || keep=(-u AWS_ENDPOINT_URL_BEDROCK_RUNTIME -u AWS_PROFILE
-        -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN)
-    env "${keep[@]}" -u AWS_ENDPOINT_URL_SECRETS_MANAGER SERVICES_MOTO=1 \
-        SEARCH_STANDIN_API_KEY="$SEARCH_API_KEY" "$REPO_ROOT/scripts/services.sh" start || return 1
-    # shellcheck disable=SC1090
-    source "$ENV_FILE"
+    start_local_services "${TEST_BEDROCK:-}" SERVICES_MOTO=1 SEARCH_STANDIN_API_KEY="$SEARCH_API_KEY"
 }
 
 put_search_secret() {
@@ -163,62 +160,21 @@ build_all() {
     cargo build --workspace && cargo test "${TEST_SELECT_ARGS[@]}" --no-run
 }
 
+# What `make dev` serves, with web search keyed from moto and cached in the test table
+# (scripts/lib.sh start_local_watch).
 start_watch() {
-    local port i code pid
-    port="$(free_port)"
-    mkdir -p "$PID_DIR" "$LOG_DIR"
-    : >"$LOG_DIR/watch.log"
-    export E2E_WATCH_LOG="$LOG_DIR/watch.log"
-    # What `make dev` serves, with web search keyed from moto and cached in the test table.
-    # --ignore-changes: the suite tests one build. Without it every instance (five functions
-    # times DEV_CONCURRENCY) watches the whole tree, target/ included; the watches run out
-    # (inotify's MaxFilesWatch in watch.log) and a reload mid-suite restarts the instances
-    # under in-flight requests, which then answer 500 (the likeliest cause of the one 500 the
-    # browser step got, on style.css, in a CI run).
-    # shellcheck disable=SC2016 # $$ and $0 are for the inner bash
-    (exec env AUTH_MODE=insecure-local MODEL_ID="${MODEL_ID:-$DEFAULT_MODEL_ID}" RUST_LOG="${RUST_LOG:-info}" \
-        TOOL_FUNCTIONS="web_search=tool-web-search,http_fetch=tool-http-fetch,run_javascript=tool-code-interpreter" \
-        TOOL_LIST_TIMEOUT_MS=600000 TOOL_LIST_RETRY_MS=5000 \
-        AWS_ENDPOINT_URL_LAMBDA="http://127.0.0.1:$port" \
-        STREAM_URL="http://127.0.0.1:$port/lambda-url/$STREAM_BINARY" \
-        SEARCH_PROVIDER=tavily SEARCH_BASE_URL="$SEARCH_STANDIN_URL" SEARCH_API_KEY_SECRET="$SEARCH_SECRET_ID" \
-        setsid bash -c 'echo $$ >"$0" && exec "$@"' "$PID_DIR/watch.pid" \
-        cargo lambda watch --ignore-changes --invoke-address 127.0.0.1 --invoke-port "$port" --concurrency "$DEV_CONCURRENCY") \
-        >>"$LOG_DIR/watch.log" 2>&1 </dev/null &
-    for ((i = 0; i < 100; i++)); do [[ -s "$PID_DIR/watch.pid" ]] && break; sleep 0.05; done
-    pid="$(cat "$PID_DIR/watch.pid" 2>/dev/null)" || { echo "no PID for cargo lambda watch"; return 1; }
-    export E2E_API_URL="http://127.0.0.1:$port/lambda-url/$FUNCTION_BINARY"
-    export E2E_STREAM_URL="http://127.0.0.1:$port/lambda-url/$STREAM_BINARY"
-    echo "cargo lambda watch pid $pid ($DEV_CONCURRENCY concurrent instances of each function); E2E_API_URL=$E2E_API_URL E2E_STREAM_URL=$E2E_STREAM_URL"
-    # Warm up: the first invocation compiles/starts the function. Any HTTP answer ends the
-    # wait; only 200 passes. At most 15 minutes in all.
-    local deadline=$((SECONDS + 900))
-    while ((SECONDS < deadline)); do
-        if ! kill -0 "$pid" 2>/dev/null; then
-            tail -n 40 "$LOG_DIR/watch.log"
-            echo "cargo lambda watch exited"
-            return 1
-        fi
-        code="$(curl -s -o /dev/null -w '%{http_code}' -m $((deadline - SECONDS + 1)) \
-            -H 'x-user-id: make-test' "$E2E_API_URL/tools" 2>/dev/null || true)"
-        if [[ "$code" =~ ^[1-5][0-9][0-9]$ ]]; then
-            echo "GET /tools -> HTTP $code"
-            [[ "$code" == 200 ]] && return 0
-            tail -n 40 "$LOG_DIR/watch.log"
-            return 1
-        fi
-        sleep 0.5
-    done
-    tail -n 40 "$LOG_DIR/watch.log"
-    echo "the function did not answer in time"
-    return 1
+    WATCH_SEARCH_SECRET="$SEARCH_SECRET_ID" start_local_watch
 }
 
 stop_watch() {
-    local pid
-    pid="$(cat "$PID_DIR/watch.pid" 2>/dev/null)" || return 0
-    kill_pid_tree "$pid" "cargo lambda watch"
-    rm -f "$PID_DIR/watch.pid"
+    stop_local_watch
+}
+
+# The eval (docs/evals.md) against this stack: the scoring's unit tests, then the scenarios.
+run_eval() {
+    "$VENV/bin/python3" "$REPO_ROOT/evals/test_scoring.py" &&
+        "$VENV/bin/python3" "$REPO_ROOT/evals/run.py" --api-url "$E2E_API_URL" \
+            --scenarios "$REPO_ROOT/evals/scenarios.json" --out "$REPO_ROOT/target/eval"
 }
 
 build_arm64() {
@@ -254,15 +210,18 @@ if [[ "$stack_ok" == 1 && "$build_ok" == 1 ]]; then
     # The end-to-end tests fail by themselves (and say why) if the stack is incomplete.
     step test run_tests "${TEST_SELECT_ARGS[@]}" --no-fail-fast
     step browser "$REPO_ROOT/scripts/browser-test.sh"
+    step eval run_eval
     stop_watch
 elif [[ "$build_ok" == 1 ]]; then
     skip watch "no local stack"
     step test cargo test "${TEST_SELECT_ARGS[@]}" --no-fail-fast
     skip browser "no local stack"
+    skip eval "no local stack"
 else
     skip watch "build failed"
     skip test "build failed"
     skip browser "build failed"
+    skip eval "build failed"
 fi
 stop_stack
 
