@@ -18,7 +18,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::{Agent, AgentError, RoleModels, TurnFailure, TurnRequest, TurnResult};
+use super::{Agent, AgentError, Attached, RoleModels, TurnFailure, TurnRequest, TurnResult};
 use crate::{
     domain::{
         context::{self, History},
@@ -87,9 +87,16 @@ impl Agent {
             sink.started();
         }
         let failure = self.drive(request, &mut prepared).await?;
-        let result = result_of(request, &prepared, failure);
-        match self.commit(request, &prepared, &result, claim).await {
-            Ok(()) => Ok(result),
+        let mut result = result_of(request, &prepared, failure);
+        let trace = trace_of(request, &prepared, &result);
+        match self
+            .commit(request, &prepared, &result, trace.clone(), claim)
+            .await
+        {
+            Ok(()) => {
+                result.trace = Attached(Some(std::sync::Arc::new(trace)));
+                Ok(result)
+            }
             Err(StoreError::Conflict { .. }) => self.conflict(request).await,
             Err(other) => Err(other.into()),
         }
@@ -194,7 +201,9 @@ impl Agent {
             state: TurnState::start(model_request, user_message, limits, budget),
             window,
             trace_id: uuid::Uuid::new_v4().simple().to_string(),
-            started_at: Utc::now(),
+            // The wall-clock time of the request's arrival, where the turn's clock (and every
+            // step's `start_ms`) starts.
+            started_at: Utc::now() - to_chrono(request.arrived.elapsed()),
         })
     }
 
@@ -239,22 +248,11 @@ impl Agent {
         request: &TurnRequest<'_>,
         prepared: &Prepared<'_>,
         result: &TurnResult,
+        trace: TurnTrace,
         claim: Option<&IdempotencyClaim>,
     ) -> Result<(), StoreError> {
         let state = &prepared.state;
         let now = Utc::now();
-        let duration_ms = u64::try_from(request.arrived.elapsed().as_millis()).unwrap_or(u64::MAX);
-        let trace = TurnTrace {
-            turn: result.turn,
-            trace_id: prepared.trace_id.clone(),
-            started_at: prepared.started_at.to_rfc3339(),
-            duration_ms,
-            stop_reason: state.stop_reason().unwrap_or(StopReason::EndTurn),
-            usage: state.usage(),
-            cost: state.cost(),
-            steps: state.trace().to_vec(),
-            omitted_tool_steps: 0,
-        };
         let commit = TurnCommit {
             expected_version: prepared.window.version,
             turn: result.turn,
@@ -353,6 +351,23 @@ fn result_of(
         models: state.step_models().to_vec(),
         trace_id: prepared.trace_id.clone(),
         error,
+        trace: Attached::default(),
+    }
+}
+
+/// The trace of a finished turn, whole.
+fn trace_of(request: &TurnRequest<'_>, prepared: &Prepared<'_>, result: &TurnResult) -> TurnTrace {
+    let state = &prepared.state;
+    TurnTrace {
+        turn: result.turn,
+        trace_id: prepared.trace_id.clone(),
+        started_at: prepared.started_at.to_rfc3339(),
+        duration_ms: u64::try_from(request.arrived.elapsed().as_millis()).unwrap_or(u64::MAX),
+        stop_reason: state.stop_reason().unwrap_or(StopReason::EndTurn),
+        usage: state.usage(),
+        cost: state.cost(),
+        steps: state.trace().to_vec(),
+        omitted_tool_steps: 0,
     }
 }
 
