@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the project's local tools into git-ignored folders, idempotently:
 #   .venv/            cargo-lambda, ziglang (Zig for the arm64 cross build), aws-sam-cli,
-#                     moto[server], boto3, selenium (the browser test) -- pinned, from PyPI
+#                     moto[server], boto3, selenium (the browser test), opentelemetry-proto
+#                     (the OTLP receiver of the traces test) -- pinned, from PyPI
 #   /usr/bin/chromium, /usr/bin/chromedriver  Debian's chromium and chromium-driver, for the
 #                     headless browser test (apt-get, as root), when either is missing
 #   .local/dynamodb/  the npm package amplify-dynamodb-simulator (ships DynamoDBLocal.jar)
@@ -20,6 +21,7 @@ PY_PINS=(
     "moto[server]==5.2.5"
     "boto3==1.43.108"
     "selenium==4.51.0"
+    "opentelemetry-proto==1.45.2"
 )
 BROWSER_DEBS=(chromium chromium-driver)
 NPM_DDB_PKG="amplify-dynamodb-simulator@2.9.30"
@@ -124,6 +126,7 @@ if [[ "${1:-}" == "--print" || "${VERBOSE:-0}" == 1 ]]; then
     echo "moto:         $("$VENV/bin/python3" -c 'import moto; print(moto.__version__)')"
     echo "boto3:        $("$VENV/bin/python3" -c 'import boto3; print(boto3.__version__)')"
     echo "selenium:     $("$VENV/bin/python3" -c 'import selenium; print(selenium.__version__)')"
+    echo "otel-proto:   $("$VENV/bin/python3" -c 'import importlib.metadata as m; print(m.version("opentelemetry-proto"))')"
     echo "chromium:     $(/usr/bin/chromium --version 2>/dev/null || echo missing)"
     echo "chromedriver: $(/usr/bin/chromedriver --version 2>/dev/null || echo missing)"
     echo "DynamoDB Local: $DDB_DIR/DynamoDBLocal.jar"
