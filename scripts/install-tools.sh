@@ -2,7 +2,8 @@
 # Installs the project's local tools into git-ignored folders, idempotently:
 #   .venv/            cargo-lambda, ziglang (Zig for the arm64 cross build), aws-sam-cli,
 #                     moto[server], boto3, selenium (the browser test), matplotlib (the eval
-#                     report's chart, evals/run.py) -- pinned, from PyPI
+#                     report's chart, evals/run.py), opentelemetry-proto (the OTLP receiver of
+#                     the traces test) -- pinned, from PyPI
 #   /usr/bin/chromium, /usr/bin/chromedriver  Debian's chromium and chromium-driver, for the
 #                     headless browser test (apt-get, as root), when either is missing
 #   .local/dynamodb/  the npm package amplify-dynamodb-simulator (ships DynamoDBLocal.jar)
@@ -22,6 +23,7 @@ PY_PINS=(
     "boto3==1.43.108"
     "selenium==4.51.0"
     "matplotlib==3.11.2"
+    "opentelemetry-proto==1.45.2"
 )
 BROWSER_DEBS=(chromium chromium-driver)
 NPM_DDB_PKG="amplify-dynamodb-simulator@2.9.30"
@@ -127,6 +129,7 @@ if [[ "${1:-}" == "--print" || "${VERBOSE:-0}" == 1 ]]; then
     echo "boto3:        $("$VENV/bin/python3" -c 'import boto3; print(boto3.__version__)')"
     echo "selenium:     $("$VENV/bin/python3" -c 'import selenium; print(selenium.__version__)')"
     echo "matplotlib:   $("$VENV/bin/python3" -c 'import matplotlib; print(matplotlib.__version__)')"
+    echo "otel-proto:   $("$VENV/bin/python3" -c 'import importlib.metadata as m; print(m.version("opentelemetry-proto"))')"
     echo "chromium:     $(/usr/bin/chromium --version 2>/dev/null || echo missing)"
     echo "chromedriver: $(/usr/bin/chromedriver --version 2>/dev/null || echo missing)"
     echo "DynamoDB Local: $DDB_DIR/DynamoDBLocal.jar"

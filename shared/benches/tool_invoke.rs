@@ -208,6 +208,7 @@ fn context() -> CallContext {
         session_id: "0b9e6a4e-6a57-4c64-9f3b-2f1f0b3c2a10".into(),
         tool_use_id: "tooluse_0123456789abcdef".into(),
         trace_id: "1-67a0b1c2-0123456789abcdef01234567".into(),
+        traceparent: None,
     }
 }
 

@@ -16,6 +16,7 @@ use crate::{
     domain::{
         ledger::{CostModel, Ledger},
         message::{ToolCall, ToolOutput},
+        trace::span_ids,
         turn::{Action, ToolRun, TurnState},
     },
     models::{ModelChain, RetryPolicy},
@@ -101,13 +102,15 @@ pub async fn drive_turn(
             Action::CallTools { calls, timeout } => {
                 let timeout = timeout.min(context.tool_timeout);
                 let calls = calls.to_vec();
+                // The model call that asked for these: the step their trace entries name.
+                let step = state.steps();
                 if let Some(sink) = sink {
                     for call in &calls {
                         sink.tool_start(call);
                     }
                 }
                 let runs = join_all(calls.into_iter().map(|call| async move {
-                    let run = run_tool(tools, call, context, timeout).await;
+                    let run = run_tool(tools, call, step, context, timeout).await;
                     if let Some(sink) = sink {
                         sink.tool_end(&run.call.tool_use_id, run.output.status, run.latency);
                     }
@@ -123,14 +126,18 @@ pub async fn drive_turn(
 async fn run_tool(
     tools: &dyn ToolInvoker,
     call: ToolCall,
+    step: u32,
     context: &TurnContext,
     timeout: Duration,
 ) -> ToolRun {
+    // The span id the call's `execute_tool` span gets when the turn's spans are exported.
+    let span_id = span_ids::tool(&context.trace_id, step, &call.tool_use_id);
     let call_context = CallContext {
         user_id: context.user_id.clone(),
         session_id: context.session_id.clone(),
         tool_use_id: call.tool_use_id.clone(),
         trace_id: context.trace_id.clone(),
+        traceparent: Some(span_ids::traceparent(&context.trace_id, span_id)),
     };
     let started = Instant::now();
     let invocation = AssertUnwindSafe(tools.call(&call, &call_context)).catch_unwind();

@@ -14,6 +14,8 @@ pub mod driver;
 #[cfg(feature = "https")]
 pub mod https;
 pub mod models;
+#[cfg(feature = "otel")]
+pub mod otel;
 pub mod ports;
 #[doc(hidden)]
 pub mod store_conformance;

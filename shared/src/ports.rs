@@ -118,6 +118,10 @@ pub struct CallContext {
     pub tool_use_id: String,
     /// The turn's trace id.
     pub trace_id: String,
+    /// The W3C trace context of the call: the turn's trace and the call's `execute_tool` span
+    /// (absent from older callers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
 }
 
 /// Why tool specs could not be listed.

@@ -2,7 +2,7 @@
 //! same executor serves the agent, the MCP gateway and any MCP client unchanged.
 //!
 //! ```text
-//! request : {"name": "web_search", "arguments": {...}, "context": {"user_id", "session_id", "tool_use_id", "trace_id"}}
+//! request : {"name": "web_search", "arguments": {...}, "context": {"user_id", "session_id", "tool_use_id", "trace_id", "traceparent"}}
 //! response: {"content": [{"type": "text", "text": "..."}], "isError": false,
 //!            "_meta": {"usage": {"search_queries": 1, "search_provider": "tavily", "secrets_calls": 0}}}
 //! list    : {"list": true} -> {"tools": [{"name", "description", "inputSchema"}]}
@@ -204,6 +204,7 @@ pub async fn handle<T: Tool>(tool: &T, request: Value) -> Value {
                 trace_id = context.map(|c| c.trace_id.as_str()),
                 session_id = context.map(|c| c.session_id.as_str()),
                 tool_use_id = context.map(|c| c.tool_use_id.as_str()),
+                traceparent = context.and_then(|c| c.traceparent.as_deref()),
             );
             let started = std::time::Instant::now();
             let output = match parse_input::<T::Input>(T::NAME, &request.arguments) {

@@ -39,6 +39,7 @@ fn context() -> CallContext {
         session_id: "s".into(),
         tool_use_id: "tooluse_1".into(),
         trace_id: "trace".into(),
+        traceparent: None,
     }
 }
 

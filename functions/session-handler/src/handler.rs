@@ -36,6 +36,8 @@ pub struct App {
     pub jwt: Option<shared::auth::JwtValidator>,
     /// What the web console is told (`STREAM_URL`).
     pub console: ConsoleSettings,
+    /// Exports each turn's OpenTelemetry spans, when an OTLP endpoint is configured.
+    pub traces: Option<crate::otel::Traces>,
 }
 
 /// Handles one HTTP request. Never fails: every error is a `problem+json` response.
@@ -173,10 +175,12 @@ async fn dispatch(
                 time_left(request, app.deadline_margin),
                 None,
             );
-            app.agent.send_message(turn).await.map(|result| {
-                log_turn(&result);
-                json(StatusCode::OK, &result)
-            })
+            let outcome = app.agent.send_message(turn).await;
+            if let Ok(result) = &outcome {
+                log_turn(result);
+                crate::otel::export_turn(app, result, &input).await;
+            }
+            outcome.map(|result| json(StatusCode::OK, &result))
         }
     };
     result.unwrap_or_else(agent_error)

@@ -2,6 +2,7 @@
 
 pub mod console;
 pub mod handler;
+pub mod otel;
 pub mod page;
 pub mod problem;
 pub mod request;

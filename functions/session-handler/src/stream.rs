@@ -272,6 +272,9 @@ async fn send(
             Ok(Ok(result)) => {
                 log_turn(&result);
                 sink.done(&result);
+                // After `done` (the client has its answer), before the stream ends (the
+                // invocation, after which Lambda may freeze the environment).
+                crate::otel::export_turn(app, &result, &input).await;
             }
             Ok(Err(error)) => sink.fail(error),
             Err(_panic) => {

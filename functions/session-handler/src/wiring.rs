@@ -16,11 +16,16 @@ use shared::{
     aws::timeouts,
     config::{Config, ModelProvider},
     models::ModelChain,
+    otel::{provider_name, Exporter},
     ports::{Model, ToolInvoker},
     tools::{tool_set::ToolSet, BuiltinTools},
 };
 
-use crate::{console::ConsoleSettings, handler::App};
+use crate::{
+    console::ConsoleSettings,
+    handler::App,
+    otel::{Traces, DEFAULT_AGENT_NAME},
+};
 
 /// Builds the app from the configuration, with `max_wall_time` as the turn's time limit.
 pub async fn app(config: &Config, max_wall_time: Duration) -> Result<App, Error> {
@@ -70,7 +75,24 @@ pub async fn app(config: &Config, max_wall_time: Duration) -> Result<App, Error>
         deadline_margin: config.deadline_margin,
         jwt: None,
         console: ConsoleSettings::from_env()?,
+        traces: traces(config, &sdk)?,
     })
+}
+
+/// The exporter of each turn's spans, when `OTEL_EXPORTER_OTLP_ENDPOINT` (or
+/// `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) is set; otherwise nothing is built.
+fn traces(config: &Config, sdk: &aws_config::SdkConfig) -> Result<Option<Traces>, Error> {
+    let Some(exporter) = Exporter::from_env(sdk.credentials_provider())? else {
+        return Ok(None);
+    };
+    Ok(Some(Traces {
+        exporter,
+        agent_name: std::env::var("AGENT_NAME")
+            .ok()
+            .filter(|name| !name.trim().is_empty())
+            .unwrap_or_else(|| DEFAULT_AGENT_NAME.to_owned()),
+        provider: provider_name(&config.models.provider),
+    }))
 }
 
 /// How long the OpenAI-compatible provider's API key is kept before Secrets Manager is read

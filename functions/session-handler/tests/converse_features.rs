@@ -48,6 +48,7 @@ async fn api(settings: AgentSettings, additional_fields: Option<Value>) -> Api {
             max_message_bytes: 16 * 1024,
             deadline_margin: std::time::Duration::from_secs(2),
             jwt: None,
+            traces: None,
             console: Default::default(),
         },
         standin,

@@ -63,6 +63,7 @@ async fn a_tool_turn_runs_on_an_openai_compatible_endpoint_and_falls_back_on_an_
         max_message_bytes: 16 * 1024,
         deadline_margin: Duration::from_secs(2),
         jwt: None,
+        traces: None,
         console: Default::default(),
     };
     let api = Api {

@@ -267,10 +267,50 @@ pub struct TurnResult {
     /// Set when the model failed after some steps (stop reason `model_error`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<TurnFailure>,
-    /// The turn's trace as stored, for the handler's metrics and spans; not part of the
-    /// answer (`GET /sessions/{id}/trace` serves it), absent from a replayed answer.
+    /// The turn's whole trace (before it was fitted to the store), for exporters such as
+    /// `shared::otel`; not part of the answer, so never serialized, and absent from a replayed
+    /// answer (its turn ran before).
     #[serde(skip)]
-    pub trace: Option<Box<TurnTrace>>,
+    pub trace: Attached<TurnTrace>,
+}
+
+/// A value carried along with an answer but not part of it: never serialized, and ignored
+/// when answers are compared.
+pub struct Attached<T>(pub Option<Arc<T>>);
+
+impl<T> Clone for Attached<T> {
+    fn clone(&self) -> Self {
+        Self(self.0.clone())
+    }
+}
+
+impl<T> Default for Attached<T> {
+    fn default() -> Self {
+        Self(None)
+    }
+}
+
+impl<T> Attached<T> {
+    /// The value, if attached.
+    pub fn get(&self) -> Option<&T> {
+        self.0.as_deref()
+    }
+}
+
+impl<T> PartialEq for Attached<T> {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl<T> std::fmt::Debug for Attached<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Attached(..)"
+        } else {
+            "Attached(None)"
+        })
+    }
 }
 
 /// The models of one role: its chain, its context budget and what its requests carry.

@@ -18,7 +18,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::{Agent, AgentError, BudgetScope, RoleModels, TurnFailure, TurnRequest, TurnResult};
+use super::{
+    Agent, AgentError, Attached, BudgetScope, RoleModels, TurnFailure, TurnRequest, TurnResult,
+};
 use crate::{
     domain::{
         context::{self, History},
@@ -96,12 +98,16 @@ impl Agent {
         }
         let failure = self.drive(request, &mut prepared).await?;
         let ledger = self.ledger_of(request, &prepared);
-        let result = result_of(request, &prepared, failure, ledger);
-        match self.commit(request, &prepared, &result, claim).await {
-            Ok(trace) => Ok(TurnResult {
-                trace: Some(Box::new(trace)),
-                ..result
-            }),
+        let mut result = result_of(request, &prepared, failure, ledger);
+        let trace = trace_of(request, &prepared, &result);
+        match self
+            .commit(request, &prepared, &result, trace.clone(), claim)
+            .await
+        {
+            Ok(()) => {
+                result.trace = Attached(Some(std::sync::Arc::new(trace)));
+                Ok(result)
+            }
             Err(StoreError::Conflict { .. }) => self.conflict(request).await,
             Err(other) => Err(other.into()),
         }
@@ -223,7 +229,9 @@ impl Agent {
             window,
             usage,
             trace_id: uuid::Uuid::new_v4().simple().to_string(),
-            started_at: Utc::now(),
+            // The wall-clock time of the request's arrival, where the turn's clock (and every
+            // step's `start_ms`) starts.
+            started_at: Utc::now() - to_chrono(request.arrived.elapsed()),
         })
     }
 
@@ -269,23 +277,11 @@ impl Agent {
         request: &TurnRequest<'_>,
         prepared: &Prepared<'_>,
         result: &TurnResult,
+        trace: TurnTrace,
         claim: Option<&IdempotencyClaim>,
-    ) -> Result<TurnTrace, StoreError> {
+    ) -> Result<(), StoreError> {
         let state = &prepared.state;
         let now = Utc::now();
-        let duration_ms = u64::try_from(request.arrived.elapsed().as_millis()).unwrap_or(u64::MAX);
-        let trace = TurnTrace {
-            turn: result.turn,
-            trace_id: prepared.trace_id.clone(),
-            started_at: prepared.started_at.to_rfc3339(),
-            duration_ms,
-            stop_reason: state.stop_reason().unwrap_or(StopReason::EndTurn),
-            usage: state.usage(),
-            cost: result.cost.clone(),
-            groundedness: groundedness_of(state),
-            steps: state.trace().to_vec(),
-            omitted_tool_steps: 0,
-        };
         let commit = TurnCommit {
             expected_version: prepared.window.version,
             turn: result.turn,
@@ -309,8 +305,7 @@ impl Agent {
         };
         self.store
             .append_turn(request.user_id, request.session_id, &commit)
-            .await?;
-        Ok(commit.trace)
+            .await
     }
 
     /// A turn that lost the race to commit: the winner's answer when it was this request's own
@@ -469,7 +464,24 @@ fn result_of(
         models: state.step_models().to_vec(),
         trace_id: prepared.trace_id.clone(),
         error,
-        trace: None,
+        trace: Attached::default(),
+    }
+}
+
+/// The trace of a finished turn, whole.
+fn trace_of(request: &TurnRequest<'_>, prepared: &Prepared<'_>, result: &TurnResult) -> TurnTrace {
+    let state = &prepared.state;
+    TurnTrace {
+        turn: result.turn,
+        trace_id: prepared.trace_id.clone(),
+        started_at: prepared.started_at.to_rfc3339(),
+        duration_ms: u64::try_from(request.arrived.elapsed().as_millis()).unwrap_or(u64::MAX),
+        stop_reason: state.stop_reason().unwrap_or(StopReason::EndTurn),
+        usage: state.usage(),
+        cost: result.cost.clone(),
+        groundedness: groundedness_of(state),
+        steps: state.trace().to_vec(),
+        omitted_tool_steps: 0,
     }
 }
 

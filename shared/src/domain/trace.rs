@@ -177,3 +177,76 @@ impl TurnTrace {
         serde_json::to_vec(self).map_or(usize::MAX, |bytes| bytes.len())
     }
 }
+
+/// The span ids of a turn's OpenTelemetry spans, derived from its trace id (FNV-1a, 64 bits):
+/// the driver names a tool call's span in the `traceparent` it sends the executor, and the
+/// spans built from the trace after the turn get the same ids, with nothing kept in between.
+pub mod span_ids {
+    /// The turn's span (`invoke_agent`).
+    pub fn turn(trace_id: &str) -> u64 {
+        hash(trace_id, b"invoke_agent", 0, "")
+    }
+
+    /// The span of the model call at `index` in the trace's steps (`chat`).
+    pub fn model(trace_id: &str, index: usize) -> u64 {
+        hash(trace_id, b"chat", index as u64, "")
+    }
+
+    /// The span of a tool call (`execute_tool`): asked for by model call `step`, with the
+    /// model's `tool_use_id`.
+    pub fn tool(trace_id: &str, step: u32, tool_use_id: &str) -> u64 {
+        hash(trace_id, b"execute_tool", u64::from(step), tool_use_id)
+    }
+
+    /// A W3C `traceparent` naming `span_id` in the turn's trace, sampled.
+    pub fn traceparent(trace_id: &str, span_id: u64) -> String {
+        format!("00-{trace_id}-{span_id:016x}-01")
+    }
+
+    fn hash(trace_id: &str, kind: &[u8], index: u64, key: &str) -> u64 {
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        let bytes = trace_id
+            .bytes()
+            .chain([0])
+            .chain(kind.iter().copied())
+            .chain(index.to_le_bytes())
+            .chain(key.bytes());
+        for byte in bytes {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+        // An all-zero span id is invalid.
+        hash.max(1)
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn ids_are_stable_and_distinct_per_span() {
+            let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+            assert_eq!(turn(trace), turn(trace));
+            let ids = [
+                turn(trace),
+                model(trace, 0),
+                model(trace, 1),
+                tool(trace, 1, "a"),
+                tool(trace, 1, "b"),
+                tool(trace, 2, "a"),
+                turn("00000000000000000000000000000001"),
+            ];
+            let distinct: std::collections::BTreeSet<_> = ids.iter().collect();
+            assert_eq!(distinct.len(), ids.len());
+        }
+
+        #[test]
+        fn a_traceparent_is_version_trace_span_and_sampled() {
+            let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+            assert_eq!(
+                traceparent(trace, 0x00f0_67aa_0ba9_02b7),
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+            );
+        }
+    }
+}

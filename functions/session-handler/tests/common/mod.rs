@@ -122,6 +122,7 @@ pub async fn api_with_roles(
             max_message_bytes: 16 * 1024,
             deadline_margin: Duration::from_secs(2),
             jwt: None,
+            traces: None,
             console: Default::default(),
         },
         standin,
