@@ -1,5 +1,8 @@
 //! Logging set-up shared by every function: JSON lines for CloudWatch, level from `RUST_LOG`
-//! (default `info`), no timestamp (Lambda adds its own).
+//! (default `info`), no timestamp (Lambda adds its own); per-turn metrics in CloudWatch's
+//! Embedded Metric Format ([`emf`]).
+
+pub mod emf;
 
 /// Installs the JSON `tracing` subscriber; call once at the top of `main`.
 pub fn init_logging() {
