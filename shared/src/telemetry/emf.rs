@@ -531,53 +531,49 @@ pub fn record_in(namespace: &str, metrics: &TurnMetrics, timestamp_ms: i64) -> S
     }
 
     let stop_reason = dimension_value(&metrics.stop_reason);
-    let mut turn = Record {
-        dimensions: vec![(dimension::STOP_REASON, stop_reason)],
-        directives: vec![
-            (DIMS_FUNCTION, values.iter().map(|(m, _)| m.name).collect()),
-            (DIMS_STOP_REASON, vec![TURNS.name]),
-        ],
-        values,
+    // The indices of those of `metrics` the turn record has a value of.
+    let indices = |names: &[Metric]| -> Vec<usize> {
+        names
+            .iter()
+            .filter_map(|name| values.iter().position(|(m, _)| m == name))
+            .collect()
     };
+    let all = (0..values.len()).collect();
+    let mut directives = vec![(DIMS_FUNCTION, all), (DIMS_STOP_REASON, indices(&[TURNS]))];
 
     // The only model, tool or error kind rides in the turn record when its figures are the
     // turn's (so the members are shared); otherwise each gets a record of its own.
+    let mut dimensions = vec![(dimension::STOP_REASON, stop_reason)];
     let sole_model = match metrics.models.iter().next() {
         Some((model, stats)) if metrics.models.len() == 1 && metrics.is_all_of_turn(stats) => {
-            turn.dimensions
-                .push((dimension::MODEL, dimension_value(model)));
-            turn.directives
-                .push((DIMS_MODEL, model_metrics(stats).map(|m| m.name).collect()));
+            dimensions.push((dimension::MODEL, dimension_value(model)));
+            let names: Vec<Metric> = model_metrics(stats).collect();
+            directives.push((DIMS_MODEL, indices(&names)));
             true
         }
         _ => false,
     };
     let sole_tool = match metrics.tools.keys().next() {
         Some(tool) if metrics.tools.len() == 1 && metrics.unattributed_tool_calls == 0 => {
-            turn.dimensions
-                .push((dimension::TOOL, dimension_value(tool)));
-            turn.directives.push((
-                DIMS_TOOL,
-                vec![TOOL_CALLS.name, TOOL_ERRORS.name, TOOL_LATENCY.name],
-            ));
+            dimensions.push((dimension::TOOL, dimension_value(tool)));
+            directives.push((DIMS_TOOL, indices(&[TOOL_CALLS, TOOL_ERRORS, TOOL_LATENCY])));
             true
         }
         _ => false,
     };
     let sole_error = match metrics.errors.keys().next() {
         Some(kind) if metrics.errors.len() == 1 => {
-            turn.dimensions
-                .push((dimension::ERROR_KIND, dimension_value(kind)));
-            turn.directives.push((DIMS_ERROR_KIND, vec![ERRORS.name]));
+            dimensions.push((dimension::ERROR_KIND, dimension_value(kind)));
+            directives.push((DIMS_ERROR_KIND, indices(&[ERRORS])));
             true
         }
         _ => false,
     };
-    // A metric is only named where it has a value (the tool latency of a turn whose tools
-    // were all left out of its trace, say).
-    for (_, names) in &mut turn.directives {
-        names.retain(|name| turn.values.iter().any(|(m, _)| m.name == *name));
-    }
+    let turn = Record {
+        dimensions,
+        directives,
+        values,
+    };
     writer.write(&mut out, &turn, true);
 
     if !sole_model {
@@ -682,7 +678,8 @@ enum Value<'a> {
 /// (dimension set, metric names) and its metric members.
 struct Record<'a> {
     dimensions: Vec<(&'static str, std::borrow::Cow<'a, str>)>,
-    directives: Vec<(&'static [&'static str], Vec<&'static str>)>,
+    /// Dimension set and the indices in `values` of its metrics.
+    directives: Vec<(&'static [&'static str], Vec<usize>)>,
     values: Vec<(Metric, Value<'a>)>,
 }
 
@@ -695,7 +692,7 @@ impl<'a> Record<'a> {
     ) -> Self {
         Self {
             dimensions: vec![(dims[1], value)],
-            directives: vec![(dims, values.iter().map(|(m, _)| m.name).collect())],
+            directives: vec![(dims, (0..values.len()).collect())],
             values,
         }
     }
@@ -734,22 +731,16 @@ impl Writer<'_> {
     /// with values from `n * MAX_VALUES_PER_METRIC` on.
     fn write_chunk(&self, out: &mut String, record: &Record<'_>, chunk: usize) {
         let from = chunk * MAX_VALUES_PER_METRIC;
-        let part = |value: &Value<'_>| match value {
+        let part = |index: usize| match record.values[index].1 {
             Value::List(list) if chunk > 0 => list.len() > from,
             _ => chunk == 0,
         };
-        let in_chunk = |name: &str| {
-            record
-                .values
-                .iter()
-                .any(|(m, value)| m.name == name && part(value))
-        };
         out.push_str("{\"_aws\":{\"Timestamp\":");
-        let _ = write!(out, "{}", self.timestamp_ms);
+        push_i64(out, self.timestamp_ms);
         out.push_str(",\"CloudWatchMetrics\":[");
         let mut first_directive = true;
-        for (dims, names) in &record.directives {
-            if !names.iter().any(|name| in_chunk(name)) {
+        for (dims, indices) in &record.directives {
+            if !indices.iter().any(|&index| part(index)) {
                 continue;
             }
             if !first_directive {
@@ -767,11 +758,8 @@ impl Writer<'_> {
             }
             out.push_str("]],\"Metrics\":[");
             let mut first_metric = true;
-            for (metric, _) in record
-                .values
-                .iter()
-                .filter(|(m, value)| names.contains(&m.name) && part(value))
-            {
+            for &index in indices.iter().filter(|&&index| part(index)) {
+                let metric = record.values[index].0;
                 if !first_metric {
                     out.push(',');
                 }
@@ -796,13 +784,14 @@ impl Writer<'_> {
             out.push_str(",\"TraceId\":");
             push_json_str(out, self.trace_id);
         }
-        for (metric, value) in record.values.iter().filter(|(_, value)| part(value)) {
+        for (index, (metric, value)) in record.values.iter().enumerate() {
+            if !part(index) {
+                continue;
+            }
             out.push(',');
             push_member(out, metric.name);
             match value {
-                Value::Int(int) => {
-                    let _ = write!(out, "{int}");
-                }
+                Value::Int(int) => push_u64(out, *int),
                 // Finite (checked where it is put in); Display of an f64 is valid JSON.
                 Value::Float(float) => {
                     let _ = write!(out, "{float}");
@@ -814,7 +803,7 @@ impl Writer<'_> {
                         if i > 0 {
                             out.push(',');
                         }
-                        let _ = write!(out, "{int}");
+                        push_u64(out, *int);
                     }
                     out.push(']');
                 }
@@ -829,9 +818,37 @@ fn push_member(out: &mut String, name: &str) {
     out.push(':');
 }
 
+/// `value` in decimal.
+fn push_u64(out: &mut String, mut value: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (value % 10) as u8;
+        value /= 10;
+        if value == 0 {
+            break;
+        }
+    }
+    // ASCII digits only.
+    out.push_str(std::str::from_utf8(&digits[at..]).unwrap_or("0"));
+}
+
+fn push_i64(out: &mut String, value: i64) {
+    if value < 0 {
+        out.push('-');
+    }
+    push_u64(out, value.unsigned_abs());
+}
+
 /// `value` as a JSON string.
 fn push_json_str(out: &mut String, value: &str) {
     out.push('"');
+    if !value.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+        out.push_str(value);
+        out.push('"');
+        return;
+    }
     for c in value.chars() {
         match c {
             '"' => out.push_str("\\\""),

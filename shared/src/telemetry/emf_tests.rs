@@ -285,6 +285,7 @@ fn a_calculator_turn_is_one_valid_record_with_its_figures() {
     let text = record_in(NS, &metrics, TS);
     let records = parse_valid(&text);
     assert_eq!(records.len(), 1, "{text}");
+    assert!(text.len() < 2048, "a small line: {} bytes", text.len());
     let record = &records[0];
     assert_eq!(record["Function"], FUNCTION);
     assert_eq!(record["Model"], HAIKU);
