@@ -675,7 +675,7 @@ enum Value<'a> {
 }
 
 /// One record before it is written: its dimension members besides `Function`, its directives
-/// (dimension set, metric names) and its metric members.
+/// (dimension set, indices of its metrics) and its metric members.
 struct Record<'a> {
     dimensions: Vec<(&'static str, std::borrow::Cow<'a, str>)>,
     /// Dimension set and the indices in `values` of its metrics.
