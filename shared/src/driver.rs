@@ -155,6 +155,7 @@ async fn run_tool(
     let latency = started.elapsed();
     tracing::info!(
         trace_id = %context.trace_id,
+        step,
         tool = %call.name,
         tool_use_id = %call.tool_use_id,
         latency_ms = u64::try_from(latency.as_millis()).unwrap_or(u64::MAX),

@@ -192,10 +192,34 @@ async fn web_search_runs_through_its_executor_with_the_key_from_secrets_manager_
         );
         assert_eq!(turn["steps"], 2, "{turn}");
         let searches = searches_made().await - searches_before;
+        // The ledger prices what the executor reported: a query to the provider the first
+        // time, none from the cache; and the executor's Lambda time either way.
+        let items = turn["cost"]["items"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let of_kind = |kind: &str| items.iter().filter(|i| i["kind"] == kind).count();
+        assert!(
+            items
+                .iter()
+                .any(|i| i["kind"] == "lambda" && i["detail"] == "tool-web-search"),
+            "{turn}"
+        );
         if round == 0 {
             assert_eq!(searches, 1, "the first search reaches the provider once");
             assert!(!answer.contains("cached_at"), "{answer}");
+            let search = items
+                .iter()
+                .find(|i| i["kind"] == "search")
+                .expect("a search item");
+            assert_eq!(search["detail"], "tavily");
+            assert_eq!(search["quantity"], 1.0);
+            assert!(
+                (search["usd"].as_f64().unwrap() - 0.008).abs() < 1e-12,
+                "{search}"
+            );
         } else {
+            assert_eq!(of_kind("search"), 0, "a cache hit is no query: {turn}");
             assert_eq!(
                 searches, 0,
                 "the same search again is served from the cache"
@@ -238,5 +262,50 @@ async fn web_search_runs_through_its_executor_with_the_key_from_secrets_manager_
         .chain(turns.iter().map(|t| ("an API answer", t)))
     {
         assert!(!text.contains(&key), "the search API key is in {what}");
+    }
+}
+
+#[tokio::test]
+async fn a_turns_log_lines_name_the_request_session_turn_and_user_hash_never_the_user() {
+    let user = format!("e2e-logs-{}@example.com", uuid::Uuid::new_v4().simple());
+    let session = new_session(&user).await;
+    let marker = format!("private-{}", uuid::Uuid::new_v4().simple());
+    let message = format!("What is 6*(3+4)? My note: {marker}");
+    let (status, turn) = send_message(&user, &session, &message).await;
+    assert_eq!(status, 200, "{turn}");
+    let trace_id = turn["trace_id"].as_str().expect("a trace id").to_owned();
+    let logs = std::fs::read_to_string(env("E2E_WATCH_LOG")).expect("the functions' log");
+    let hash = shared::telemetry::user_hash(&user);
+
+    let lines: Vec<Value> = logs
+        .lines()
+        .filter(|line| line.contains(&trace_id))
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .collect();
+    let tool_line = lines
+        .iter()
+        .find(|line| line["fields"]["message"] == "tool call")
+        .unwrap_or_else(|| panic!("the calculator call's line for {trace_id}"));
+    assert_eq!(tool_line["fields"]["step"], 1, "{tool_line}");
+    let spans = tool_line["spans"].to_string();
+    for (what, expected) in [
+        ("the request id", "requestId"),
+        ("the user hash", hash.as_str()),
+        ("the session id", session.as_str()),
+        ("the turn", "\"turn\":1"),
+    ] {
+        assert!(spans.contains(expected), "{what} missing in {spans}");
+    }
+    // The turn's EMF record: one JSON line with the trace id, no user or session.
+    let emf = lines
+        .iter()
+        .find(|line| line.get("_aws").is_some())
+        .expect("the turn's metrics record");
+    assert!(emf["CostUSD"].as_f64().unwrap_or_default() > 0.0, "{emf}");
+    assert!(!emf.to_string().contains(&session), "{emf}");
+
+    for line in logs.lines() {
+        assert!(!line.contains(&user), "the user id is logged: {line}");
+        assert!(!line.contains(&marker), "message content is logged: {line}");
     }
 }

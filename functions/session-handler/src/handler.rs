@@ -4,6 +4,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use lambda_http::{http::StatusCode, Body, Request, RequestExt, Response};
 use serde_json::json;
+use tracing::Instrument;
 
 use shared::{
     agent::{Agent, AgentError, TurnRequest},
@@ -86,6 +87,21 @@ async fn dispatch(
         Ok(user) => user,
         Err(bad) => return bad_request(bad),
     };
+    // Every line logged for this caller names them by hash, never by id.
+    let span = tracing::info_span!("caller", user = %shared::telemetry::user_hash(&user));
+    routed(app, request, route, arrived, &user)
+        .instrument(span)
+        .await
+}
+
+async fn routed(
+    app: &App,
+    request: &Request,
+    route: Route<'_>,
+    arrived: Instant,
+    user: &str,
+) -> Response<Body> {
+    let user = user.to_owned();
     let result = match route {
         Route::CreateSession => app.agent.create_session(&user).await.map(|header| {
             let mut response = json(
@@ -178,6 +194,9 @@ async fn dispatch(
             let outcome = app.agent.send_message(turn).await;
             if let Ok(result) = &outcome {
                 log_turn(result);
+                if let Some(trace) = result.trace.get() {
+                    shared::telemetry::emit_turn_metrics(trace);
+                }
                 crate::otel::export_turn(app, result, &input).await;
             }
             outcome.map(|result| json(StatusCode::OK, &result))

@@ -42,6 +42,7 @@ use shared::{
     ports::TurnSink,
 };
 use tokio::sync::{mpsc, oneshot};
+use tracing::Instrument;
 
 use crate::{
     handler::{agent_error, bad_request, log_turn, method_not_allowed, time_left, turn_input, App},
@@ -261,35 +262,43 @@ async fn send(
     let time_left = time_left(request, app.deadline_margin);
     let (events, receiver) = mpsc::unbounded_channel();
     let (ready, is_ready) = oneshot::channel();
-    // The task owns the only sender: the body ends when the turn's task does.
-    tokio::spawn(async move {
-        let sink = EventSink::new(events, ready);
-        let turn = input.turn(&user, arrived, time_left, Some(&sink));
-        let outcome = AssertUnwindSafe(app.agent.send_message(turn))
-            .catch_unwind()
-            .await;
-        match outcome {
-            Ok(Ok(result)) => {
-                log_turn(&result);
-                sink.done(&result);
-                // After `done` (the client has its answer), before the stream ends (the
-                // invocation, after which Lambda may freeze the environment).
-                crate::otel::export_turn(app, &result, &input).await;
-            }
-            Ok(Err(error)) => sink.fail(error),
-            Err(_panic) => {
-                tracing::error!("the streamed turn panicked");
-                sink.send(event(
-                    "error",
-                    &problem_body(
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        None,
-                        "the turn failed unexpectedly",
-                    ),
-                ));
+    // The task owns the only sender: the body ends when the turn's task does. It runs in the
+    // invocation's span (its request id) and the caller's (their hash, never their id).
+    let span = tracing::info_span!("caller", user = %shared::telemetry::user_hash(&user));
+    tokio::spawn(
+        async move {
+            let sink = EventSink::new(events, ready);
+            let turn = input.turn(&user, arrived, time_left, Some(&sink));
+            let outcome = AssertUnwindSafe(app.agent.send_message(turn))
+                .catch_unwind()
+                .await;
+            match outcome {
+                Ok(Ok(result)) => {
+                    log_turn(&result);
+                    if let Some(trace) = result.trace.get() {
+                        shared::telemetry::emit_turn_metrics(trace);
+                    }
+                    sink.done(&result);
+                    // After `done` (the client has its answer), before the stream ends (the
+                    // invocation, after which Lambda may freeze the environment).
+                    crate::otel::export_turn(app, &result, &input).await;
+                }
+                Ok(Err(error)) => sink.fail(error),
+                Err(_panic) => {
+                    tracing::error!("the streamed turn panicked");
+                    sink.send(event(
+                        "error",
+                        &problem_body(
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                            None,
+                            "the turn failed unexpectedly",
+                        ),
+                    ));
+                }
             }
         }
-    });
+        .instrument(span),
+    );
     match is_ready.await {
         Ok(Ready::Started | Ready::Answered) => events_response(receiver),
         Ok(Ready::Refused(error)) => whole(agent_error(error)),

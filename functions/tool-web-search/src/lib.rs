@@ -24,8 +24,8 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::json;
 use shared::{
-    adapters::result_cache::ResultCache, domain::message::ToolOutput, ports::CallContext,
-    tool_contract::Tool,
+    adapters::result_cache::ResultCache, domain::ledger::ToolUsage, domain::message::ToolOutput,
+    ports::CallContext, tool_contract::Tool,
 };
 
 pub use config::{CacheConfig, ConfigError, ProviderKind, SearchConfig};
@@ -257,6 +257,7 @@ impl Tool for WebSearch {
                 }
             }
         }
+        let key_fetches = self.key_fetches();
         match self.search(query, max_results).await {
             Ok(results) => {
                 tracing::info!(provider, results = results.len(), "web search done");
@@ -266,7 +267,17 @@ impl Tool for WebSearch {
                         tracing::warn!(%error, "result not cached");
                     }
                 }
-                Ok(ToolOutput::json(output))
+                // What the caller's cost ledger prices: one query to the provider, and the
+                // secret reads it took (none while the key is cached). A cache hit is neither.
+                let mut answer = ToolOutput::json(output);
+                answer.usage = ToolUsage {
+                    search_queries: 1,
+                    search_provider: Some(provider.to_owned()),
+                    secrets_calls: u32::try_from(self.key_fetches() - key_fetches)
+                        .unwrap_or(u32::MAX),
+                    ..ToolUsage::default()
+                };
+                Ok(answer)
             }
             Err(error) => {
                 tracing::warn!(provider, error = %error, "web search failed");

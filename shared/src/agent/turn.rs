@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
+use tracing::Instrument;
 
 use super::{
     Agent, AgentError, Attached, BudgetScope, RoleModels, TurnFailure, TurnRequest, TurnResult,
@@ -96,7 +97,14 @@ impl Agent {
         if let Some(sink) = request.sink {
             sink.started();
         }
-        let failure = self.drive(request, &mut prepared).await?;
+        // Every line the loop logs names the session and the turn.
+        let span = tracing::info_span!(
+            "turn",
+            session_id = request.session_id,
+            turn = prepared.window.last_turn + 1,
+            trace_id = %prepared.trace_id,
+        );
+        let failure = self.drive(request, &mut prepared).instrument(span).await?;
         let ledger = self.ledger_of(request, &prepared);
         let mut result = result_of(request, &prepared, failure, ledger);
         let trace = trace_of(request, &prepared, &result);
