@@ -21,6 +21,9 @@ dev: ## run the agent locally: DynamoDB Local + Bedrock stand-in + cargo lambda 
 chat: ## start the CLI chat against the make dev stack
 	@cargo run -q -p lambda-agent-cli -- chat
 
+cost: ## the monthly cost of the reference workload, from the ledger's code (docs/cost.md)
+	@cargo run -q -p shared --example cost
+
 test: ## everything: fmt, unit + DynamoDB Local + end-to-end tests, the console in Chromium, clippy, sam validate, arm64 build
 	@scripts/test.sh
 

@@ -3,6 +3,7 @@
 pub mod caching;
 pub mod catalog;
 pub mod context;
+pub mod cost_report;
 pub mod grounding;
 pub mod ledger;
 pub mod message;
