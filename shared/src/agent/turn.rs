@@ -26,12 +26,12 @@ use crate::{
     domain::{
         context::{self, History},
         grounding,
-        ledger::{transaction_write_units, Ledger},
+        ledger::Ledger,
         message::{ContentBlock, Message},
         model::ModelRequest,
         trace::{TurnTrace, MAX_TRACE_BYTES},
         truncate::{fit_turn, shrink_text},
-        turn::{StopReason, TurnLimits, TurnState},
+        turn::{StopReason, TurnCosts, TurnLimits, TurnState},
     },
     driver::{drive_turn, TurnContext},
     models::ModelRole,
@@ -49,10 +49,6 @@ const MAX_REPLAY_ANSWER_BYTES: usize = 256 * 1024;
 
 /// Longest `Retry-After` given to a retry that arrives while its original runs.
 const MAX_IN_FLIGHT_RETRY_AFTER: Duration = Duration::from_secs(5);
-
-/// Bytes counted per stored item beyond its content (keys, attribute names, numbers), for the
-/// ledger's estimate of the commit's write units.
-const ITEM_OVERHEAD_BYTES: usize = 200;
 
 /// A turn that has been prepared: its state and what it loaded.
 struct Prepared<'m> {
@@ -393,41 +389,23 @@ impl Agent {
     /// The turn's whole cost: its steps, the handler's compute so far, and the store's units
     /// (the reads as DynamoDB reported them, the commit's writes from the items' sizes).
     fn ledger_of(&self, request: &TurnRequest<'_>, prepared: &Prepared<'_>) -> Ledger {
-        let model = &self.settings.cost_model;
         let state = &prepared.state;
-        let mut ledger = state.cost().clone();
-        let duration_ms = u64::try_from(request.arrived.elapsed().as_millis()).unwrap_or(u64::MAX);
-        ledger.add_lambda(
-            &model.handler_function,
-            model.handler_memory_mb,
-            duration_ms,
-            &model.prices,
-        );
-        let read_units = prepared.window.read_units
-            + prepared
-                .usage
-                .as_ref()
-                .map_or(0.0, |usage| usage.read_units);
-        let messages = state
-            .turn_messages()
-            .iter()
-            .map(|message| serde_json::to_vec(message).map_or(0, |bytes| bytes.len()));
-        let trace_bytes = serde_json::to_vec(state.trace()).map_or(0, |bytes| bytes.len())
-            + 2 * ITEM_OVERHEAD_BYTES;
-        let mut items: Vec<usize> = messages.chain([trace_bytes, 0, 0]).collect();
-        if self.settings.budgets.counts_usage() {
-            items.extend([0, 0]);
-        }
-        let mut write_units = 0.0;
-        if request.idempotency_key.is_some() {
-            // The claim (one plain conditional write), then the record in the transaction.
-            write_units += 1.0;
-            items.push(state.answer().len().min(MAX_REPLAY_ANSWER_BYTES) + 512);
-        }
-        write_units +=
-            transaction_write_units(items.into_iter().map(|bytes| bytes + ITEM_OVERHEAD_BYTES));
-        ledger.add_dynamodb(&model.table, read_units, write_units, &model.prices);
-        ledger
+        state.whole_cost(
+            &self.settings.cost_model,
+            &TurnCosts {
+                duration_ms: u64::try_from(request.arrived.elapsed().as_millis())
+                    .unwrap_or(u64::MAX),
+                read_units: prepared.window.read_units
+                    + prepared
+                        .usage
+                        .as_ref()
+                        .map_or(0.0, |usage| usage.read_units),
+                counters: self.settings.budgets.counts_usage(),
+                replay_bytes: request
+                    .idempotency_key
+                    .map(|_| state.answer().len().min(MAX_REPLAY_ANSWER_BYTES)),
+            },
+        )
     }
 
     /// The caps of a turn: the configured ones, and no more wall time than the invocation has.

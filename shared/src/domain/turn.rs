@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     context::{self, ContextBudget},
-    ledger::Ledger,
+    ledger::{transaction_write_units, CostModel, Ledger},
     message::{ContentBlock, Message, Role, ToolCall, ToolOutput},
     model::{ModelRequest, ModelResponse, ModelStopReason, Usage},
     pricing::Pricing,
@@ -135,6 +135,23 @@ pub struct ToolRun {
     /// tool that runs in the handler.
     pub cost: Ledger,
 }
+
+/// What the end of a turn adds to its steps' cost: the handler's time, the store's units.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TurnCosts {
+    /// The handler's wall time for the turn.
+    pub duration_ms: u64,
+    /// Read units the turn's loads consumed, as the store reported them.
+    pub read_units: f64,
+    /// Whether the commit bumps the user's two counters.
+    pub counters: bool,
+    /// The stored answer's size when the commit completes an idempotency record.
+    pub replay_bytes: Option<usize>,
+}
+
+/// Bytes counted per stored item beyond its content (keys, attribute names, numbers), for the
+/// estimate of the commit's write units.
+const ITEM_OVERHEAD_BYTES: usize = 200;
 
 /// Who answered one model call, as the driver reports it with the response.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -528,6 +545,41 @@ impl TurnState {
     /// What the steps cost so far, itemized (models whose price is unknown are named in it).
     pub fn cost(&self) -> &Ledger {
         &self.ledger
+    }
+
+    /// The whole turn's cost: its steps, the handler's compute (memory times its time, and the
+    /// request), and the store's units: the loads' reads as reported, the commit's writes
+    /// from its items' sizes (DynamoDB bills a transaction two units per KB of each item;
+    /// the write itself cannot carry its own bill, so it is computed before it).
+    pub fn whole_cost(&self, model: &CostModel, end: &TurnCosts) -> Ledger {
+        let mut ledger = self.ledger.clone();
+        ledger.add_lambda(
+            &model.handler_function,
+            model.handler_memory_mb,
+            end.duration_ms,
+            &model.prices,
+        );
+        let messages = self
+            .turn_messages()
+            .iter()
+            .map(|message| serde_json::to_vec(message).map_or(0, |bytes| bytes.len()));
+        let trace_bytes = serde_json::to_vec(&self.trace).map_or(0, |bytes| bytes.len())
+            + 2 * ITEM_OVERHEAD_BYTES;
+        // The header and the marker, then the counters.
+        let mut items: Vec<usize> = messages.chain([trace_bytes, 0, 0]).collect();
+        if end.counters {
+            items.extend([0, 0]);
+        }
+        let mut write_units = 0.0;
+        if let Some(answer) = end.replay_bytes {
+            // The claim (one plain conditional write), then the record in the transaction.
+            write_units += 1.0;
+            items.push(answer + 512);
+        }
+        write_units +=
+            transaction_write_units(items.into_iter().map(|bytes| bytes + ITEM_OVERHEAD_BYTES));
+        ledger.add_dynamodb(&model.table, end.read_units, write_units, &model.prices);
+        ledger
     }
 
     /// True when the turn has spent its dollar budget.
