@@ -206,9 +206,7 @@ fn bench(c: &mut Criterion) {
         replay_bytes: None,
     };
     let mut group = c.benchmark_group("turn_telemetry");
-    group.bench_function("record_steps", |b| {
-        b.iter(|| black_box(run(true, &model)))
-    });
+    group.bench_function("record_steps", |b| b.iter(|| black_box(run(true, &model))));
     group.bench_function("record_steps_bare", |b| {
         b.iter(|| black_box(run(false, &model)))
     });
@@ -216,13 +214,12 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             let cost = black_box(&state).whole_cost(&model, &end);
             let results = tool_results(&state);
-            let grounded =
-                grounding::score(&state.answer(), results.iter().map(String::as_str));
+            let grounded = grounding::score(&state.answer(), results.iter().map(String::as_str));
             let trace = trace_of(&state, cost, grounded);
             let metrics = emf::TurnMetrics::from_trace(&trace, "session-handler", false);
             let record = emf::record_in("LambdaAgent", &metrics, 1_796_205_600_000);
-            let body = spans::export_request(turn_spans(&trace, &context), &resource)
-                .encode_to_vec();
+            let body =
+                spans::export_request(turn_spans(&trace, &context), &resource).encode_to_vec();
             black_box((record, body))
         })
     });
