@@ -60,15 +60,7 @@ async fn a_tool_using_turn_answers_and_is_stored_with_its_trace() {
     assert_eq!(messages[1]["content"][1]["name"], "calculator");
     assert_eq!(history.body["title"], "What is 12*(3+4)?");
 
-    let trace = api
-        .call(
-            "GET",
-            &format!("/sessions/{session}/trace"),
-            "alice",
-            None,
-            &[],
-        )
-        .await;
+    let trace = api.trace("alice", &session).await;
     assert_eq!(trace.status, 200);
     let kinds: Vec<&str> = trace.body["turns"][0]["steps"]
         .as_array()

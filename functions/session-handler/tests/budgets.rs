@@ -216,15 +216,7 @@ async fn a_model_failure_after_a_tool_ran_stores_the_steps_and_their_cost() {
         ["user", "assistant", "user", "assistant"],
         "tool use, its result, a closing note"
     );
-    let trace = api
-        .call(
-            "GET",
-            &format!("/sessions/{session}/trace"),
-            "alice",
-            None,
-            &[],
-        )
-        .await;
+    let trace = api.trace("alice", &session).await;
     assert_eq!(trace.body["turns"][0]["stop_reason"], "model_error");
     assert_eq!(trace.body["turns"][0]["usage"]["input_tokens"], input);
 }

@@ -78,15 +78,7 @@ async fn a_turn_answers_its_itemized_cost_and_the_trace_has_it_per_step() {
     let total = cost["total_usd"].as_f64().unwrap();
     assert!((total - sum_of_items(cost)).abs() < 1e-12);
 
-    let trace = api
-        .call(
-            "GET",
-            &format!("/sessions/{session}/trace"),
-            "alice",
-            None,
-            &[],
-        )
-        .await;
+    let trace = api.trace("alice", &session).await;
     let turn = &trace.body["turns"][0];
     assert_eq!(turn["cost"], *cost, "the stored turn has the same ledger");
     let steps = turn["steps"].as_array().unwrap();

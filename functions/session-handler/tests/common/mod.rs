@@ -171,6 +171,18 @@ impl Api {
             .to_owned()
     }
 
+    /// `GET /sessions/{session}/trace` as `user`.
+    pub async fn trace(&self, user: &str, session: &str) -> Reply {
+        self.call(
+            "GET",
+            &format!("/sessions/{session}/trace"),
+            user,
+            None,
+            &[],
+        )
+        .await
+    }
+
     pub async fn send(&self, user: &str, session: &str, message: &str) -> Reply {
         let body = json!({ "message": message }).to_string();
         self.call(
