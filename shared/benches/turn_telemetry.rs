@@ -27,6 +27,7 @@ use shared::{
         message::{ContentBlock, Message, Role, ToolOutput},
         model::{ModelRequest, ModelResponse, ModelStopReason, Usage},
         pricing::Pricing,
+        redact,
         trace::TurnTrace,
         turn::{Action, AnsweredBy, StopReason, ToolRun, TurnCosts, TurnLimits, TurnState},
     },
@@ -209,6 +210,47 @@ fn bench(c: &mut Criterion) {
     group.bench_function("record_steps", |b| b.iter(|| black_box(run(true, &model))));
     group.bench_function("record_steps_bare", |b| {
         b.iter(|| black_box(run(false, &model)))
+    });
+    let cost = state.whole_cost(&model, &end);
+    let results = tool_results(&state);
+    let trace = trace_of(&state, cost.clone(), None);
+    let texts: Vec<String> = (0..6).map(|i| search_result(i / 2, i % 2, true)).collect();
+    let input = json!({"query": "rust lambda cold start 2026", "max_results": 5});
+    group.bench_function("part/masking", |b| {
+        b.iter(|| {
+            for text in &texts {
+                black_box(redact::text(
+                    black_box(text),
+                    redact::MAX_TRACE_RESULT_BYTES,
+                ));
+                black_box(redact::json(black_box(&input)));
+            }
+        })
+    });
+    group.bench_function("part/whole_cost", |b| {
+        b.iter(|| black_box(black_box(&state).whole_cost(&model, &end)))
+    });
+    group.bench_function("part/groundedness", |b| {
+        b.iter(|| {
+            black_box(grounding::score(
+                &state.answer(),
+                results.iter().map(String::as_str),
+            ))
+        })
+    });
+    group.bench_function("part/emf", |b| {
+        b.iter(|| {
+            let metrics = emf::TurnMetrics::from_trace(black_box(&trace), "session-handler", false);
+            black_box(emf::record_in("LambdaAgent", &metrics, 1_796_205_600_000))
+        })
+    });
+    group.bench_function("part/spans", |b| {
+        b.iter(|| {
+            black_box(
+                spans::export_request(turn_spans(black_box(&trace), &context), &resource)
+                    .encode_to_vec(),
+            )
+        })
     });
     group.bench_function("end_of_turn", |b| {
         b.iter(|| {

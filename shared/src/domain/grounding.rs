@@ -3,32 +3,52 @@
 //!
 //! The claims are the answer's numbers and its proper names (capitalized words that do not
 //! start a sentence); the score is the share of them that occur in the tool results (numbers
-//! compared without thousands separators, names case-insensitively). It is a signal for the
+//! compared without thousands separators, names as whole words, case-insensitively). It is a signal for the
 //! trace and for evals, not a judge: it costs a pass over the text and no model call.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 
 /// The share (0 to 1) of the answer's claims found in `tool_results`; `None` when no tool
 /// result was read or the answer makes no checkable claim.
 pub fn score<'a>(answer: &str, tool_results: impl IntoIterator<Item = &'a str>) -> Option<f64> {
-    let sources: String = tool_results
-        .into_iter()
-        .collect::<Vec<_>>()
-        .join("\n")
-        .to_lowercase();
-    if sources.trim().is_empty() {
-        return None;
-    }
-    let numbers_in_sources: BTreeSet<String> = numbers(&sources).collect();
     let claims = claims(answer);
     if claims.is_empty() {
+        return None;
+    }
+    let names: Vec<&str> = claims
+        .iter()
+        .filter_map(|claim| match claim {
+            Claim::Name(name) => Some(name.as_str()),
+            Claim::Number(_) => None,
+        })
+        .collect();
+    // One pass over the sources: their numbers, and which claimed names are among their
+    // words (compared without case, no word copied).
+    let mut numbers_in_sources = HashSet::new();
+    let mut names_found = vec![false; names.len()];
+    let mut any = false;
+    for text in tool_results {
+        any |= !text.trim().is_empty();
+        numbers_in_sources.extend(numbers(text));
+        for word in text.split(|c: char| !c.is_alphanumeric()) {
+            for (name, found) in names.iter().zip(names_found.iter_mut()) {
+                if !*found && word.len() == name.len() && word.to_lowercase() == *name {
+                    *found = true;
+                }
+            }
+        }
+    }
+    if !any {
         return None;
     }
     let found = claims
         .iter()
         .filter(|claim| match claim {
             Claim::Number(n) => numbers_in_sources.contains(n),
-            Claim::Name(name) => sources.contains(name.as_str()),
+            Claim::Name(name) => names
+                .iter()
+                .position(|n| n == name)
+                .is_some_and(|i| names_found[i]),
         })
         .count();
     Some(found as f64 / claims.len() as f64)
@@ -61,8 +81,8 @@ fn claims(answer: &str) -> BTreeSet<Claim> {
 fn numbers(text: &str) -> impl Iterator<Item = String> + '_ {
     text.split(|c: char| !(c.is_ascii_digit() || c == '.' || c == ','))
         .map(|run| run.trim_matches(|c| c == '.' || c == ','))
+        .filter(|run| run.len() >= 2 && run.bytes().any(|b| b.is_ascii_digit()))
         .map(|run| run.replace(',', ""))
-        .filter(|run| run.len() >= 2 && run.chars().any(|c| c.is_ascii_digit()))
 }
 
 #[cfg(test)]

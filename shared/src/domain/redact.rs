@@ -9,7 +9,7 @@
 
 use std::sync::OnceLock;
 
-use regex_lite::Regex;
+use regex::Regex;
 use serde_json::Value;
 
 use super::truncate::shrink_text;
@@ -42,29 +42,89 @@ const SECRET_KEYS: &[&str] = &[
     "x_api_key",
 ];
 
-fn patterns() -> &'static [(Regex, &'static str)] {
-    static PATTERNS: OnceLock<Vec<(Regex, &'static str)>> = OnceLock::new();
+/// A pattern, its mask, and a cheap test that the text may hold a match at all.
+struct Pattern {
+    regex: Regex,
+    mask: &'static str,
+    may_match: fn(&str) -> bool,
+}
+
+/// A run of at least 13 digits, single spaces or dashes between them allowed.
+fn may_hold_card(text: &str) -> bool {
+    let (mut digits, mut after_separator) = (0, false);
+    for byte in text.bytes() {
+        if byte.is_ascii_digit() {
+            digits += 1;
+            after_separator = false;
+            if digits >= 13 {
+                return true;
+            }
+        } else if (byte == b' ' || byte == b'-') && digits > 0 && !after_separator {
+            after_separator = true;
+        } else {
+            digits = 0;
+            after_separator = false;
+        }
+    }
+    false
+}
+
+/// Three digits, a space, dot or dash, three digits: the core of a phone number.
+fn may_hold_phone(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    bytes.windows(7).any(|w| {
+        w[..3].iter().all(u8::is_ascii_digit)
+            && matches!(w[3], b' ' | b'.' | b'-')
+            && w[4..].iter().all(u8::is_ascii_digit)
+    })
+}
+
+/// The patterns, each behind a test that skips it for text that cannot match (most tool
+/// results hold no `@`, no `eyJ`, no `AKIA`): the benchmark's turn went from 1.5 ms with
+/// `regex-lite` to a few tens of µs.
+fn patterns() -> &'static [Pattern] {
+    static PATTERNS: OnceLock<Vec<Pattern>> = OnceLock::new();
     PATTERNS.get_or_init(|| {
-        [
+        let pattern = |regex: &str, mask, may_match| Pattern {
+            regex: Regex::new(regex).expect("a valid pattern"),
+            mask,
+            may_match,
+        };
+        vec![
             // A JWT: three base64url parts, the first a JSON header.
-            (
+            pattern(
                 r"eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*",
                 "[jwt]",
+                |t| t.contains("eyJ"),
             ),
-            (r"(?i)bearer\s+[A-Za-z0-9._~+/=-]{8,}", "Bearer [redacted]"),
-            (r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b", "[aws-key]"),
-            (r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}", "[email]"),
+            pattern(
+                r"[Bb][Ee][Aa][Rr][Ee][Rr][ \t]+[A-Za-z0-9._~+/=-]{8,}",
+                "Bearer [redacted]",
+                |t| t.contains("earer") || t.contains("EARER"),
+            ),
+            pattern(
+                r"(?-u:\b)(?:AKIA|ASIA)[0-9A-Z]{16}(?-u:\b)",
+                "[aws-key]",
+                |t| t.contains("AKIA") || t.contains("ASIA"),
+            ),
+            pattern(
+                r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}",
+                "[email]",
+                |t| t.contains('@'),
+            ),
             // 13 to 19 digits, spaces or dashes between: a card number.
-            (r"\b(?:\d[ -]?){12,18}\d\b", "[card]"),
+            pattern(
+                r"(?-u:\b)(?:[0-9][ -]?){12,18}[0-9](?-u:\b)",
+                "[card]",
+                may_hold_card,
+            ),
             // A phone number: an optional +country code, then 9 to 12 digits in groups.
-            (
-                r"(?:\+\d{1,3}[ .-]?)?(?:\(\d{2,4}\)[ .-]?)?\d{3,4}[ .-]\d{3,4}(?:[ .-]\d{2,4})?\b",
+            pattern(
+                r"(?:\+[0-9]{1,3}[ .-]?)?(?:\([0-9]{2,4}\)[ .-]?)?[0-9]{3,4}[ .-][0-9]{3,4}(?:[ .-][0-9]{2,4})?(?-u:\b)",
                 "[phone]",
+                may_hold_phone,
             ),
         ]
-        .into_iter()
-        .map(|(pattern, mask)| (Regex::new(pattern).expect("a valid pattern"), mask))
-        .collect()
     })
 }
 
@@ -76,9 +136,10 @@ pub fn text(text: &str, max_bytes: usize) -> String {
 
 fn mask(text: &str) -> String {
     let mut out = std::borrow::Cow::Borrowed(text);
-    for (pattern, mask) in patterns() {
-        if pattern.is_match(&out) {
-            out = std::borrow::Cow::Owned(pattern.replace_all(&out, *mask).into_owned());
+    for pattern in patterns() {
+        if (pattern.may_match)(&out) && pattern.regex.is_match(&out) {
+            out =
+                std::borrow::Cow::Owned(pattern.regex.replace_all(&out, pattern.mask).into_owned());
         }
     }
     out.into_owned()

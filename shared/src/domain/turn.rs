@@ -559,12 +559,11 @@ impl TurnState {
             end.duration_ms,
             &model.prices,
         );
-        let messages = self
-            .turn_messages()
-            .iter()
-            .map(|message| serde_json::to_vec(message).map_or(0, |bytes| bytes.len()));
-        let trace_bytes = serde_json::to_vec(&self.trace).map_or(0, |bytes| bytes.len())
-            + 2 * ITEM_OVERHEAD_BYTES;
+        // Sizes estimated from the text they hold (serializing the turn again here would cost
+        // more than the estimate's error, a unit now and then, is worth: $0.000000625).
+        let messages = self.turn_messages().iter().map(approx_message_bytes);
+        let trace_bytes =
+            self.trace.iter().map(approx_step_bytes).sum::<usize>() + 2 * ITEM_OVERHEAD_BYTES;
         // The header and the marker, then the counters.
         let mut items: Vec<usize> = messages.chain([trace_bytes, 0, 0]).collect();
         if end.counters {
@@ -624,6 +623,74 @@ fn stop_reason_name(reason: &ModelStopReason) -> String {
         ModelStopReason::GuardrailIntervened => "guardrail_intervened".to_owned(),
         ModelStopReason::ContentFiltered => "content_filtered".to_owned(),
         ModelStopReason::Other(other) => other.clone(),
+    }
+}
+
+/// About what a message takes serialized: its text and JSON, plus its keys.
+pub(super) fn approx_message_bytes(message: &Message) -> usize {
+    let json = |value: &serde_json::Value| serde_json::to_vec(value).map_or(0, |b| b.len());
+    let result = |part: &super::message::ToolResultContent| match part {
+        super::message::ToolResultContent::Text { text } => text.len() + 24,
+        super::message::ToolResultContent::Json { json: value } => json(value) + 24,
+    };
+    32 + message
+        .content
+        .iter()
+        .map(|block| match block {
+            ContentBlock::Text { text } => text.len() + 24,
+            ContentBlock::ToolUse {
+                tool_use_id,
+                name,
+                input,
+            } => tool_use_id.len() + name.len() + json(input) + 56,
+            ContentBlock::ToolResult {
+                tool_use_id,
+                content,
+                ..
+            } => tool_use_id.len() + content.iter().map(result).sum::<usize>() + 64,
+            ContentBlock::Reasoning { text, signature } => {
+                text.len() + signature.as_ref().map_or(0, String::len) + 48
+            }
+            ContentBlock::RedactedReasoning { data } => data.len() + 40,
+        })
+        .sum::<usize>()
+}
+
+/// About what a trace step takes serialized.
+pub(super) fn approx_step_bytes(step: &TraceStep) -> usize {
+    let ledger = |cost: &Option<Ledger>| {
+        cost.as_ref().map_or(0, |l| {
+            l.items.iter().map(|i| i.detail.len() + 72).sum::<usize>() + 40
+        })
+    };
+    match step {
+        TraceStep::Model {
+            model_id,
+            cost,
+            failed_attempts,
+            ..
+        } => 220 + model_id.len() + ledger(cost) + failed_attempts.len() * 96,
+        TraceStep::ModelFailed {
+            failed_attempts, ..
+        } => 80 + failed_attempts.len() * 96,
+        TraceStep::Tool {
+            name,
+            tool_use_id,
+            error,
+            input,
+            result,
+            cost,
+            ..
+        } => {
+            160 + name.len()
+                + tool_use_id.len()
+                + error.as_ref().map_or(0, String::len)
+                + input
+                    .as_ref()
+                    .map_or(0, |v| serde_json::to_vec(v).map_or(0, |b| b.len()))
+                + result.as_ref().map_or(0, String::len)
+                + ledger(cost)
+        }
     }
 }
 

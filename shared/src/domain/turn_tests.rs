@@ -425,3 +425,39 @@ fn each_trace_step_says_when_it_started_for_the_timeline() {
         ]
     );
 }
+
+#[test]
+fn the_commits_size_estimate_is_within_a_fifth_of_the_serialized_size() {
+    let mut state = start(vec![], 8);
+    let _ = state.next_action(Duration::ZERO);
+    state.record_model_response(tool_use_response("t1"), Duration::ZERO, nova());
+    run_tools(&mut state, Duration::ZERO);
+    let _ = state.next_action(Duration::ZERO);
+    state.record_model_response(final_response("42"), Duration::ZERO, nova());
+    let serialized: usize = state
+        .turn_messages()
+        .iter()
+        .map(|m| serde_json::to_vec(m).unwrap().len())
+        .sum();
+    let estimated: usize = state
+        .turn_messages()
+        .iter()
+        .map(super::turn::approx_message_bytes)
+        .sum();
+    let ratio = estimated as f64 / serialized as f64;
+    assert!(
+        (0.8..=1.25).contains(&ratio),
+        "messages {estimated} vs {serialized}"
+    );
+    let serialized = serde_json::to_vec(state.trace()).unwrap().len();
+    let estimated: usize = state
+        .trace()
+        .iter()
+        .map(super::turn::approx_step_bytes)
+        .sum();
+    let ratio = estimated as f64 / serialized as f64;
+    assert!(
+        (0.8..=1.25).contains(&ratio),
+        "trace {estimated} vs {serialized}"
+    );
+}
