@@ -22,7 +22,6 @@ use serde_json::json;
 use shared::{
     domain::{
         context::ContextBudget,
-        grounding,
         ledger::{CostModel, Ledger, ToolUsage},
         message::{ContentBlock, Message, Role, ToolOutput},
         model::{ModelRequest, ModelResponse, ModelStopReason, Usage},
@@ -178,18 +177,6 @@ fn trace_of(state: &TurnState, cost: Ledger, groundedness: Option<f64>) -> TurnT
     }
 }
 
-fn tool_results(state: &TurnState) -> Vec<String> {
-    state
-        .turn_messages()
-        .iter()
-        .flat_map(|m| &m.content)
-        .filter_map(|block| match block {
-            ContentBlock::ToolResult { content, .. } => Some(format!("{content:?}")),
-            _ => None,
-        })
-        .collect()
-}
-
 fn bench(c: &mut Criterion) {
     let model = CostModel::default();
     let state = run(true, &model);
@@ -212,7 +199,6 @@ fn bench(c: &mut Criterion) {
         b.iter(|| black_box(run(false, &model)))
     });
     let cost = state.whole_cost(&model, &end);
-    let results = tool_results(&state);
     let trace = trace_of(&state, cost.clone(), None);
     let texts: Vec<String> = (0..6).map(|i| search_result(i / 2, i % 2, true)).collect();
     let input = json!({"query": "rust lambda cold start 2026", "max_results": 5});
@@ -231,12 +217,7 @@ fn bench(c: &mut Criterion) {
         b.iter(|| black_box(black_box(&state).whole_cost(&model, &end)))
     });
     group.bench_function("part/groundedness", |b| {
-        b.iter(|| {
-            black_box(grounding::score(
-                &state.answer(),
-                results.iter().map(String::as_str),
-            ))
-        })
+        b.iter(|| black_box(black_box(&state).groundedness()))
     });
     group.bench_function("part/emf", |b| {
         b.iter(|| {
@@ -255,8 +236,7 @@ fn bench(c: &mut Criterion) {
     group.bench_function("end_of_turn", |b| {
         b.iter(|| {
             let cost = black_box(&state).whole_cost(&model, &end);
-            let results = tool_results(&state);
-            let grounded = grounding::score(&state.answer(), results.iter().map(String::as_str));
+            let grounded = state.groundedness();
             let trace = trace_of(&state, cost, grounded);
             let metrics = emf::TurnMetrics::from_trace(&trace, "session-handler", false);
             let record = emf::record_in("LambdaAgent", &metrics, 1_796_205_600_000);

@@ -87,10 +87,8 @@ async fn dispatch(
         Ok(user) => user,
         Err(bad) => return bad_request(bad),
     };
-    // Every line logged for this caller names them by hash, never by id.
-    let span = tracing::info_span!("caller", user = %shared::telemetry::user_hash(&user));
     routed(app, request, route, arrived, &user)
-        .instrument(span)
+        .instrument(caller_span(&user))
         .await
 }
 
@@ -101,9 +99,8 @@ async fn routed(
     arrived: Instant,
     user: &str,
 ) -> Response<Body> {
-    let user = user.to_owned();
     let result = match route {
-        Route::CreateSession => app.agent.create_session(&user).await.map(|header| {
+        Route::CreateSession => app.agent.create_session(user).await.map(|header| {
             let mut response = json(
                 StatusCode::CREATED,
                 &json!({"session_id": header.session_id, "created_at": header.created_at}),
@@ -113,7 +110,7 @@ async fn routed(
             }
             response
         }),
-        Route::ListSessions => app.agent.list_sessions(&user).await.map(|sessions| {
+        Route::ListSessions => app.agent.list_sessions(user).await.map(|sessions| {
             let sessions: Vec<_> = sessions.iter().map(header_view).collect();
             json(StatusCode::OK, &json!({ "sessions": sessions }))
         }),
@@ -125,7 +122,7 @@ async fn routed(
                 Err(bad) => return bad_request(bad),
             };
             app.agent
-                .get_session(&user, &id, page)
+                .get_session(user, &id, page)
                 .await
                 .map(|(header, page)| {
                     let mut view = header_view(&header);
@@ -152,7 +149,7 @@ async fn routed(
                 Ok(parsed) => parsed,
                 Err(bad) => return bad_request(bad),
             };
-            app.agent.get_traces(&user, &id, page).await.map(|page| {
+            app.agent.get_traces(user, &id, page).await.map(|page| {
                 json(
                     StatusCode::OK,
                     &json!({
@@ -169,7 +166,7 @@ async fn routed(
                 Err(bad) => return bad_request(bad),
             };
             app.agent
-                .delete_session(&user, &id)
+                .delete_session(user, &id)
                 .await
                 .map(|()| empty(StatusCode::NO_CONTENT))
         }
@@ -185,18 +182,10 @@ async fn routed(
                 Ok(input) => input,
                 Err(bad) => return bad_request(bad),
             };
-            let turn = input.turn(
-                &user,
-                arrived,
-                time_left(request, app.deadline_margin),
-                None,
-            );
+            let turn = input.turn(user, arrived, time_left(request, app.deadline_margin), None);
             let outcome = app.agent.send_message(turn).await;
             if let Ok(result) = &outcome {
                 log_turn(result);
-                if let Some(trace) = result.trace.get() {
-                    shared::telemetry::emit_turn_metrics(trace);
-                }
                 crate::otel::export_turn(app, result, &input).await;
             }
             outcome.map(|result| json(StatusCode::OK, &result))
@@ -205,8 +194,16 @@ async fn routed(
     result.unwrap_or_else(agent_error)
 }
 
-/// The log line of a finished turn.
+/// The span every line logged for a caller runs in: it names them by hash, never by id.
+pub fn caller_span(user: &str) -> tracing::Span {
+    tracing::info_span!("caller", user = %shared::telemetry::user_hash(user))
+}
+
+/// The log line and the EMF metrics record of a finished turn.
 pub fn log_turn(result: &shared::agent::TurnResult) {
+    if let Some(trace) = result.trace.get() {
+        shared::telemetry::emit_turn_metrics(trace);
+    }
     tracing::info!(
         session_id = %result.session_id,
         trace_id = %result.trace_id,

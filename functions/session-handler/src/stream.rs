@@ -45,7 +45,10 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument;
 
 use crate::{
-    handler::{agent_error, bad_request, log_turn, method_not_allowed, time_left, turn_input, App},
+    handler::{
+        agent_error, bad_request, caller_span, log_turn, method_not_allowed, time_left, turn_input,
+        App,
+    },
     problem::{problem, problem_body, problem_of},
     request,
     routes::{route, NoRoute, Route},
@@ -264,7 +267,7 @@ async fn send(
     let (ready, is_ready) = oneshot::channel();
     // The task owns the only sender: the body ends when the turn's task does. It runs in the
     // invocation's span (its request id) and the caller's (their hash, never their id).
-    let span = tracing::info_span!("caller", user = %shared::telemetry::user_hash(&user));
+    let span = caller_span(&user);
     tokio::spawn(
         async move {
             let sink = EventSink::new(events, ready);
@@ -275,9 +278,6 @@ async fn send(
             match outcome {
                 Ok(Ok(result)) => {
                     log_turn(&result);
-                    if let Some(trace) = result.trace.get() {
-                        shared::telemetry::emit_turn_metrics(trace);
-                    }
                     sink.done(&result);
                     // After `done` (the client has its answer), before the stream ends (the
                     // invocation, after which Lambda may freeze the environment).

@@ -25,9 +25,8 @@ use super::{
 use crate::{
     domain::{
         context::{self, History},
-        grounding,
         ledger::Ledger,
-        message::{ContentBlock, Message},
+        message::Message,
         model::ModelRequest,
         trace::{TurnTrace, MAX_TRACE_BYTES},
         truncate::{fit_turn, shrink_text},
@@ -465,36 +464,10 @@ fn trace_of(request: &TurnRequest<'_>, prepared: &Prepared<'_>, result: &TurnRes
         stop_reason: state.stop_reason().unwrap_or(StopReason::EndTurn),
         usage: state.usage(),
         cost: result.cost.clone(),
-        groundedness: groundedness_of(state),
+        groundedness: state.groundedness(),
         steps: state.trace().to_vec(),
         omitted_tool_steps: 0,
     }
-}
-
-/// How grounded the turn's answer is in the tool results it read (`domain::grounding`).
-fn groundedness_of(state: &TurnState) -> Option<f64> {
-    let messages = state.turn_messages();
-    let results: Vec<String> = messages
-        .iter()
-        .flat_map(|message| &message.content)
-        .filter_map(|block| match block {
-            ContentBlock::ToolResult { content, .. } => Some(
-                content
-                    .iter()
-                    .map(|part| match part {
-                        crate::domain::message::ToolResultContent::Text { text } => text.clone(),
-                        crate::domain::message::ToolResultContent::Json { json } => {
-                            json.to_string()
-                        }
-                    })
-                    .collect::<Vec<_>>()
-                    .join("\n"),
-            ),
-            _ => None,
-        })
-        .collect();
-    grounding::score(&state.answer(), results.iter().map(String::as_str))
-        .map(|score| (score * 1000.0).round() / 1000.0)
 }
 
 /// What the answer of a turn ended by a model failure says about it.

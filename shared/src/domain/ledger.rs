@@ -502,6 +502,35 @@ mod tests {
     }
 
     #[test]
+    fn cost_is_tokens_times_price_per_million_with_cache_tokens_at_their_own_rates() {
+        let pricing = Pricing {
+            input_usd_per_mtok: 0.80,
+            output_usd_per_mtok: 4.00,
+            cache_write_usd_per_mtok: 1.00,
+            cache_read_usd_per_mtok: 0.08,
+        };
+        let cost = Ledger::model_call(
+            "m",
+            Some(pricing),
+            Usage {
+                input_tokens: 1_000_000,
+                output_tokens: 500_000,
+                cache_write_tokens: 2_000_000,
+                cache_read_tokens: 10_000_000,
+            },
+        );
+        let output_usd: f64 = cost
+            .items
+            .iter()
+            .filter(|i| i.unit == "output_tokens")
+            .map(|i| i.usd)
+            .sum();
+        assert!((cost.total_usd - output_usd - (0.80 + 2.00 + 0.80)).abs() < 1e-9);
+        assert!((output_usd - 2.00).abs() < 1e-12);
+        assert!((cost.total_usd - 5.60).abs() < 1e-9);
+    }
+
+    #[test]
     fn an_unpriced_model_is_named_and_adds_nothing() {
         let ledger = Ledger::model_call(
             "acme.mystery",

@@ -164,6 +164,25 @@ pub enum ToolResultContent {
     },
 }
 
+impl ToolResultContent {
+    /// The piece as text (JSON as its serialization).
+    pub fn text(&self) -> std::borrow::Cow<'_, str> {
+        match self {
+            Self::Text { text } => std::borrow::Cow::Borrowed(text),
+            Self::Json { json } => std::borrow::Cow::Owned(json.to_string()),
+        }
+    }
+
+    /// The pieces of a result as one text, a line between them.
+    pub fn joined(parts: &[ToolResultContent]) -> String {
+        parts
+            .iter()
+            .map(ToolResultContent::text)
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
 /// A tool call the model asked for.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ToolCall {

@@ -1,10 +1,10 @@
-//! Dollar cost of model calls, from per-million-token prices.
+//! Model prices, per million tokens (a call's dollars are `ledger::Ledger::add_model_call`).
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{catalog, model::Usage};
+use super::catalog;
 
 /// On-demand prices of one model, in US dollars per million tokens.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -19,26 +19,6 @@ pub struct Pricing {
     /// Price of a million input tokens read from the prompt cache.
     #[serde(default)]
     pub cache_read_usd_per_mtok: f64,
-}
-
-/// What some tokens cost.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct Cost {
-    /// Input tokens' share (cache reads and writes included).
-    pub input_usd: f64,
-    /// Output tokens' share.
-    pub output_usd: f64,
-    /// The sum.
-    pub total_usd: f64,
-}
-
-impl Cost {
-    /// Adds another cost to this one.
-    pub fn add(&mut self, other: Cost) {
-        self.input_usd += other.input_usd;
-        self.output_usd += other.output_usd;
-        self.total_usd += other.total_usd;
-    }
 }
 
 impl Pricing {
@@ -67,20 +47,6 @@ impl Pricing {
             output_usd_per_mtok: round(self.output_usd_per_mtok),
             cache_write_usd_per_mtok: round(self.cache_write_usd_per_mtok),
             cache_read_usd_per_mtok: round(self.cache_read_usd_per_mtok),
-        }
-    }
-
-    /// What the given usage costs at these prices.
-    pub fn cost(&self, usage: Usage) -> Cost {
-        let per = |tokens: u64, price: f64| tokens as f64 * price / 1_000_000.0;
-        let input_usd = per(usage.input_tokens, self.input_usd_per_mtok)
-            + per(usage.cache_write_tokens, self.cache_write_usd_per_mtok)
-            + per(usage.cache_read_tokens, self.cache_read_usd_per_mtok);
-        let output_usd = per(usage.output_tokens, self.output_usd_per_mtok);
-        Cost {
-            input_usd,
-            output_usd,
-            total_usd: input_usd + output_usd,
         }
     }
 }
@@ -134,24 +100,5 @@ mod tests {
             book.price("amazon.nova-lite-v1:0"),
             Pricing::for_model("amazon.nova-lite-v1:0")
         );
-    }
-
-    #[test]
-    fn cost_is_tokens_times_price_per_million_with_cache_tokens_at_their_own_rates() {
-        let pricing = Pricing {
-            input_usd_per_mtok: 0.80,
-            output_usd_per_mtok: 4.00,
-            cache_write_usd_per_mtok: 1.00,
-            cache_read_usd_per_mtok: 0.08,
-        };
-        let cost = pricing.cost(Usage {
-            input_tokens: 1_000_000,
-            output_tokens: 500_000,
-            cache_write_tokens: 2_000_000,
-            cache_read_tokens: 10_000_000,
-        });
-        assert!((cost.input_usd - (0.80 + 2.00 + 0.80)).abs() < 1e-9);
-        assert!((cost.output_usd - 2.00).abs() < 1e-12);
-        assert!((cost.total_usd - 5.60).abs() < 1e-9);
     }
 }

@@ -581,6 +581,24 @@ impl TurnState {
         ledger
     }
 
+    /// How grounded the answer is in the tool results the turn read
+    /// ([`super::grounding::score`]), to a thousandth.
+    pub fn groundedness(&self) -> Option<f64> {
+        let results: Vec<_> = self
+            .turn_messages()
+            .iter()
+            .flat_map(|message| &message.content)
+            .filter_map(|block| match block {
+                ContentBlock::ToolResult { content, .. } => Some(content),
+                _ => None,
+            })
+            .flatten()
+            .map(super::message::ToolResultContent::text)
+            .collect();
+        super::grounding::score(&self.answer(), results.iter().map(|text| text.as_ref()))
+            .map(|score| (score * 1000.0).round() / 1000.0)
+    }
+
     /// True when the turn has spent its dollar budget.
     fn over_budget(&self) -> bool {
         self.limits
@@ -601,16 +619,7 @@ impl TurnState {
 
 impl ToolRun {
     fn output_text(&self) -> String {
-        let text: Vec<String> = self
-            .output
-            .content
-            .iter()
-            .map(|content| match content {
-                super::message::ToolResultContent::Text { text } => text.clone(),
-                super::message::ToolResultContent::Json { json } => json.to_string(),
-            })
-            .collect();
-        text.join("\n")
+        super::message::ToolResultContent::joined(&self.output.content)
     }
 }
 
