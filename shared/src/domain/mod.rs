@@ -6,6 +6,7 @@ pub mod context;
 pub mod cost_report;
 pub mod grounding;
 pub mod ledger;
+pub mod memory;
 pub mod message;
 pub mod model;
 pub mod pricing;
