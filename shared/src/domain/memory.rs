@@ -169,8 +169,8 @@ pub fn merge(
         // What this batch already changed comes first, then what is stored.
         let known = out
             .iter()
-            .position(|record| record.id == id)
-            .map(|index| out[index].clone())
+            .find(|record| record.id == id)
+            .cloned()
             .or_else(|| existing.iter().find(|record| record.id == id).cloned())
             .or_else(|| {
                 let words = keywords(&text);
