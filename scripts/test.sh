@@ -209,7 +209,9 @@ if [[ "$stack_ok" == 1 && "$build_ok" == 1 ]]; then
     echo "E2E_API_URL=${E2E_API_URL:-} TABLE_NAME=$TABLE_NAME AWS_ENDPOINT_URL_DYNAMODB=${AWS_ENDPOINT_URL_DYNAMODB:-} AWS_ENDPOINT_URL_BEDROCK_RUNTIME=${AWS_ENDPOINT_URL_BEDROCK_RUNTIME:-}"
     # The end-to-end tests fail by themselves (and say why) if the stack is incomplete.
     step test run_tests "${TEST_SELECT_ARGS[@]}" --no-fail-fast
-    step browser "$REPO_ROOT/scripts/browser-test.sh"
+    # On a failure, the functions' last log lines say what the page was waiting for.
+    step browser "$REPO_ROOT/scripts/browser-test.sh" ||
+        { echo "--- the last lines of ${E2E_WATCH_LOG:-the watch log}:"; tail -n 40 "${E2E_WATCH_LOG:-/dev/null}"; }
     step eval run_eval
     stop_watch
 elif [[ "$build_ok" == 1 ]]; then

@@ -79,7 +79,14 @@ class ConsoleTest(unittest.TestCase):
     def test_a_tool_using_turn_and_its_trace(self):
         driver = self.driver
         driver.get(self.url)
-        self.wait().until(lambda d: d.execute_script("return document.body.dataset.ready") == "true")
+        # The page reads its configuration with retries (four tries of up to 8 s each).
+        try:
+            self.wait(60).until(
+                lambda d: d.execute_script("return document.body.dataset.ready") == "true"
+            )
+        except Exception:
+            shown = driver.execute_script("return document.getElementById('notice').textContent")
+            self.fail(f"the console did not start; its notice reads: {shown!r}")
 
         mode = driver.find_element(By.ID, "mode").text
         # make test serves the streaming function (E2E_STREAM_URL): the page must stream.

@@ -414,6 +414,35 @@ function closeDetail() {
 
 // ---- start ----
 
+// The console's configuration, read with a deadline and retried: a request that hangs (a busy or
+// restarting function) must not leave the page waiting for ever.
+async function readConfig(attempts = 4, timeoutMs = 8000) {
+  let last;
+  for (let attempt = 1; attempt <= attempts; attempt += 1) {
+    try {
+      const response = await fetch(`${state.base}/console/config.json`, {
+        signal: AbortSignal.timeout(timeoutMs),
+        cache: 'no-store',
+      });
+      if (response.ok) {
+        const config = await response.json();
+        notice(null);
+        return config;
+      }
+      last = new Error(`HTTP ${response.status}`);
+      if (response.status < 500 && response.status !== 429) break;
+    } catch (error) {
+      last = error;
+    }
+    if (attempt < attempts) {
+      notice(`Reading the console's configuration (attempt ${attempt + 1} of ${attempts})…`, 'warning');
+      await new Promise((resolve) => setTimeout(resolve, 500 * attempt));
+    }
+  }
+  notice(`The console's configuration could not be read: ${last.message}`);
+  return null;
+}
+
 async function start() {
   $('caller-form').addEventListener('submit', (event) => {
     event.preventDefault();
@@ -432,14 +461,8 @@ async function start() {
   document.addEventListener('keydown', (event) => {
     if (event.key === 'Escape' && !$('step-detail').hidden) closeDetail();
   });
-  try {
-    const response = await fetch(`${state.base}/console/config.json`);
-    if (!response.ok) throw new Error(`HTTP ${response.status}`);
-    state.config = await response.json();
-  } catch (error) {
-    notice(`The console's configuration could not be read: ${error.message}`);
-    return;
-  }
+  state.config = await readConfig();
+  if (!state.config) return;
   const mode = $('mode');
   mode.textContent = state.config.stream_url ? 'streaming' : 'buffered';
   mode.title = state.config.stream_url
