@@ -90,6 +90,55 @@ pub struct Config {
     pub stream_max_wall_time: Duration,
     /// The agent's behaviour.
     pub agent: AgentSettings,
+    /// Long-term memory: recall at turn start and how records are embedded.
+    pub memory: MemorySettings,
+}
+
+/// Long-term memory's settings (docs/memory.md).
+#[derive(Clone, Debug, PartialEq)]
+pub struct MemorySettings {
+    /// Tokens of remembered context added to the system prompt (`MEMORY_TOKENS`, default
+    /// 1000; 0 turns recall off).
+    pub tokens: u64,
+    /// Rank by embeddings (`MEMORY_EMBEDDINGS=on`, the default) or by keywords (`off`).
+    pub embeddings: bool,
+    /// The embedding model (`EMBEDDING_MODEL_ID`, default `amazon.titan-embed-text-v2:0`).
+    pub embedding_model_id: String,
+    /// Its dimension (`EMBEDDING_DIMENSIONS`: 256, the default, 512 or 1024).
+    pub embedding_dimensions: u32,
+}
+
+/// The default embedding model.
+pub const DEFAULT_EMBEDDING_MODEL_ID: &str = "amazon.titan-embed-text-v2:0";
+
+impl MemorySettings {
+    /// Reads the settings through `get` (unset or empty values are the defaults).
+    pub fn read(get: &impl Fn(&'static str) -> Option<String>) -> Result<Self, ConfigError> {
+        let embeddings = match get("MEMORY_EMBEDDINGS").as_deref() {
+            None | Some("on") => true,
+            Some("off") => false,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    name: "MEMORY_EMBEDDINGS",
+                    reason: format!("'{other}' is not one of 'on', 'off'"),
+                })
+            }
+        };
+        let embedding_dimensions: u32 = parse(get, "EMBEDDING_DIMENSIONS")?.unwrap_or(256);
+        if !crate::adapters::bedrock::embed::TITAN_V2_DIMENSIONS.contains(&embedding_dimensions) {
+            return Err(ConfigError::Invalid {
+                name: "EMBEDDING_DIMENSIONS",
+                reason: "must be 256, 512 or 1024 (what Titan Text Embeddings V2 offers)".into(),
+            });
+        }
+        Ok(Self {
+            tokens: parse(get, "MEMORY_TOKENS")?.unwrap_or(1_000),
+            embeddings,
+            embedding_model_id: get("EMBEDDING_MODEL_ID")
+                .unwrap_or_else(|| DEFAULT_EMBEDDING_MODEL_ID.to_owned()),
+            embedding_dimensions,
+        })
+    }
 }
 
 impl Config {
@@ -182,6 +231,7 @@ impl Config {
             });
         }
         let budgets = budgets(&get)?;
+        let memory = MemorySettings::read(&get)?;
         let table_name = required("TABLE_NAME")?;
         let cost_model = cost_model(&get, &tool_functions, &table_name)?;
         Ok(Self {
@@ -226,6 +276,7 @@ impl Config {
             },
             models,
             role_budgets,
+            memory,
         })
     }
 }

@@ -13,6 +13,7 @@ pub mod domain;
 pub mod driver;
 #[cfg(feature = "https")]
 pub mod https;
+pub mod learning;
 pub mod models;
 #[cfg(feature = "otel")]
 pub mod otel;

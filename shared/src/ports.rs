@@ -8,7 +8,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use crate::domain::{
+    memory::MemoryRecord,
     message::{ContentBlock, Message, ToolCall, ToolOutput, ToolStatus},
     model::{ModelRequest, ModelResponse, ToolSpec, Usage},
     trace::TurnTrace,
@@ -436,4 +439,91 @@ pub trait SessionStore: Send + Sync {
         session_id: &str,
         key: &str,
     ) -> Result<Option<IdempotencyRecord>, StoreError>;
+}
+
+/// What is remembered about one user, as read in one Query of their memory partition.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct UserMemory {
+    /// The records, by id.
+    pub records: Vec<MemoryRecord>,
+    /// Records the user erased, by id, with when: kept for a while so that an extraction of a
+    /// turn stored before that cannot bring them back.
+    pub forgotten: BTreeMap<String, DateTime<Utc>>,
+    /// Sessions the user deleted with what was learned from them.
+    pub forgotten_sessions: BTreeSet<String>,
+    /// When the user last erased everything.
+    pub forgotten_all_at: Option<DateTime<Utc>>,
+}
+
+impl UserMemory {
+    /// Whether a turn of `session` stored at `source_at` may still be learned from.
+    pub fn accepts(&self, session: &str, source_at: DateTime<Utc>) -> bool {
+        !self.forgotten_sessions.contains(session)
+            && self.forgotten_all_at.is_none_or(|at| at < source_at)
+    }
+
+    /// The ids a turn stored at `source_at` must not learn again (erased after it).
+    pub fn forgotten_since(&self, source_at: DateTime<Utc>) -> BTreeSet<String> {
+        self.forgotten
+            .iter()
+            .filter(|(_, at)| **at >= source_at)
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+}
+
+/// Long-term memory: what is learned about each user, in a partition of their own.
+///
+/// Every method takes the owner; no call reaches another user's records.
+#[async_trait]
+pub trait LongTermMemory: Send + Sync {
+    /// Everything remembered about `user_id`, in one (paged) Query of their partition.
+    async fn memory(&self, user_id: &str) -> Result<UserMemory, StoreError>;
+
+    /// Writes `records` (from [`crate::domain::memory::merge`]) learned from a turn of
+    /// `session_id` stored at `source_at`, in one transaction: a new record only where its id
+    /// is free (or was erased before `source_at`), a changed one only while still at the
+    /// version it was read at, and nothing if the user has since erased the session or
+    /// everything. [`StoreError::Conflict`] when any of that changed: read again, merge again.
+    async fn write_memories(
+        &self,
+        user_id: &str,
+        session_id: &str,
+        source_at: DateTime<Utc>,
+        records: &[MemoryRecord],
+    ) -> Result<(), StoreError>;
+
+    /// Erases one record; [`StoreError::NotFound`] when there is none with that id.
+    async fn forget(&self, user_id: &str, id: &str, now: DateTime<Utc>) -> Result<(), StoreError>;
+
+    /// Erases every record of the user; returns how many there were.
+    async fn forget_all(&self, user_id: &str, now: DateTime<Utc>) -> Result<usize, StoreError>;
+
+    /// Erases what was learned only from `session_id` (and takes the session off the records
+    /// other sessions also taught); returns how many records were erased.
+    async fn forget_session(
+        &self,
+        user_id: &str,
+        session_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<usize, StoreError>;
+}
+
+/// A text's embedding, and what it cost.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Embedding {
+    /// The vector (normalized).
+    pub vector: Vec<f32>,
+    /// Input tokens billed.
+    pub input_tokens: u64,
+}
+
+/// Turns text into vectors (Amazon Titan Text Embeddings V2 through `InvokeModel`).
+#[async_trait]
+pub trait Embedder: Send + Sync {
+    /// The embedding model's id.
+    fn model_id(&self) -> &str;
+
+    /// The embedding of `text`.
+    async fn embed(&self, text: &str) -> Result<Embedding, ModelError>;
 }

@@ -7,6 +7,9 @@
 //! | idempotency record | `USER#<user>#SESSION#<session>` | `IDEMPOTENCY#<key>` |
 //! | message | `USER#<user>#SESSION#<session>` | `MSG#<seq, 10 digits>` |
 //! | turn trace | `USER#<user>#SESSION#<session>` | `TRACE#<turn, 10 digits>` |
+//! | long-term memory record (or the tombstone of an erased one) | `MEMORY#<user>` | `MEM#<kind>#<key>` |
+//! | a session erased with what it taught | `MEMORY#<user>` | `FORGOTTEN#<session>` |
+//! | when the user last erased everything | `MEMORY#<user>` | `GUARD` |
 //!
 //! Ids are percent-encoded (`%`, `#`) in keys ([`keys::encode`]). The marker sorts after every
 //! message, so [`load_window`](SessionStore::load_window) is one descending Query that returns
@@ -21,6 +24,7 @@ pub mod errors;
 mod idempotency;
 pub mod items;
 pub mod keys;
+mod long_term;
 mod purge;
 mod turn;
 
@@ -40,6 +44,8 @@ use crate::ports::{
     SessionStore, SessionWindow, StoreError, StoredMessage, TurnCommit, UserUsage,
 };
 use std::time::Duration;
+
+pub use self::long_term::DynamoLongTermMemory;
 
 /// Seconds in a day, for TTLs.
 const DAY_SECONDS: i64 = 24 * 3600;

@@ -125,6 +125,17 @@ impl Ledger {
         self.items.is_empty() && self.unpriced.is_empty()
     }
 
+    /// An embedding call of `input_tokens` on `model_id`.
+    pub fn add_embeddings(&mut self, model_id: &str, input_tokens: u64, prices: &ServicePrices) {
+        self.add(CostItem {
+            kind: CostKind::Embeddings,
+            detail: model_id.to_owned(),
+            quantity: input_tokens as f64,
+            unit: "input_tokens".into(),
+            usd: input_tokens as f64 / 1_000.0 * prices.embedding_usd_per_1k_tokens,
+        });
+    }
+
     /// The tokens of a model call at its price: one item per token class used. A model with
     /// no price is noted in `unpriced`.
     pub fn model_call(model_id: &str, pricing: Option<Pricing>, usage: Usage) -> Self {
@@ -336,6 +347,14 @@ pub struct ServicePrices {
     pub tavily_query_usd: f64,
     /// Brave Search, per query.
     pub brave_query_usd: f64,
+    /// Amazon Titan Text Embeddings V2, per 1,000 input tokens (on-demand, us-east-1:
+    /// <https://aws.amazon.com/bedrock/pricing/>).
+    #[serde(default = "titan_embeddings_usd_per_1k")]
+    pub embedding_usd_per_1k_tokens: f64,
+}
+
+fn titan_embeddings_usd_per_1k() -> f64 {
+    0.000_02
 }
 
 impl Default for ServicePrices {
@@ -348,6 +367,7 @@ impl Default for ServicePrices {
             secrets_call_usd: 0.05 / 10_000.0,
             tavily_query_usd: 0.008,
             brave_query_usd: 0.005,
+            embedding_usd_per_1k_tokens: titan_embeddings_usd_per_1k(),
         }
     }
 }

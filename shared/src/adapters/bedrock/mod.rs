@@ -10,6 +10,7 @@
 //! conversation.
 
 pub mod document;
+pub mod embed;
 pub mod stream;
 
 use async_trait::async_trait;

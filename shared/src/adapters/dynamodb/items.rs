@@ -21,7 +21,7 @@ use crate::ports::{SessionHeader, StoredMessage};
 pub type Item = HashMap<String, AttributeValue>;
 
 /// An item that does not have the expected shape: names the attribute at fault.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
 #[error("malformed item (attribute `{0}`)")]
 pub struct MalformedItem(pub &'static str);
 
@@ -277,7 +277,7 @@ fn optional_number(item: &Item, name: &'static str) -> Result<u64, MalformedItem
 }
 
 /// A timestamp attribute.
-fn timestamp(item: &Item, name: &'static str) -> Result<DateTime<Utc>, MalformedItem> {
+pub fn timestamp(item: &Item, name: &'static str) -> Result<DateTime<Utc>, MalformedItem> {
     DateTime::parse_from_rfc3339(string(item, name)?)
         .map(|at| at.with_timezone(&Utc))
         .map_err(|_| MalformedItem(name))

@@ -78,6 +78,32 @@ pub fn idempotency_sk(key: &str) -> String {
     format!("{IDEMPOTENCY_PREFIX}{}", encode(key))
 }
 
+/// `MEMORY#<user>`: the partition of what is remembered about a user. It does not start with
+/// `USER#` so that an IAM `dynamodb:LeadingKeys` pattern `MEMORY#*` reaches memory partitions
+/// only (`USER#*#MEMORY` would also match the partition of a session named `MEMORY`).
+pub fn memory_pk(user_id: &str) -> String {
+    format!("{MEMORY_PK_PREFIX}{}", encode(user_id))
+}
+
+/// Prefix of memory partition keys.
+pub const MEMORY_PK_PREFIX: &str = "MEMORY#";
+/// Prefix of memory record sort keys.
+pub const MEMORY_RECORD_PREFIX: &str = "MEM#";
+/// Prefix of the sort keys of sessions erased with what they taught.
+pub const FORGOTTEN_SESSION_PREFIX: &str = "FORGOTTEN#";
+/// Sort key of the item that says when the user last erased everything.
+pub const MEMORY_GUARD_SK: &str = "GUARD";
+
+/// `MEM#<kind>#<key>`: the sort key of the record with id `<kind>.<key>`.
+pub fn memory_sk(kind: &str, key: &str) -> String {
+    format!("{MEMORY_RECORD_PREFIX}{kind}#{}", encode(key))
+}
+
+/// `FORGOTTEN#<session>`.
+pub fn forgotten_session_sk(session_id: &str) -> String {
+    format!("{FORGOTTEN_SESSION_PREFIX}{}", encode(session_id))
+}
+
 /// `MSG#<seq, 10 digits>`.
 pub fn message_sk(seq: u64) -> String {
     format!("{MSG_PREFIX}{seq:010}")
@@ -109,6 +135,12 @@ mod tests {
         assert!(idempotency_sk("~").as_str() < MSG_PREFIX);
         assert_eq!(message_sk(42), "MSG#0000000042");
         assert_eq!(trace_sk(7), "TRACE#0000000007");
+        assert_eq!(memory_pk("u#1"), "MEMORY#u%231");
+        assert_eq!(
+            memory_sk("fact", "favourite_colour"),
+            "MEM#fact#favourite_colour"
+        );
+        assert!(!session_pk("u", "MEMORY").starts_with(MEMORY_PK_PREFIX));
         assert!(message_sk(u32::MAX.into()).as_str() < MARKER_SK);
         assert!(MARKER_SK < trace_sk(0).as_str());
         assert!(trace_sk(9_999_999_999).as_str() < TRACE_RANGE_END);

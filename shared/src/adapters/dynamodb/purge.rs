@@ -16,7 +16,7 @@ use super::keys::{self, PK, SK};
 use crate::ports::StoreError;
 
 /// DynamoDB's cap on the requests of one `BatchWriteItem`.
-const BATCH_SIZE: usize = 25;
+pub const BATCH_SIZE: usize = 25;
 /// Retries of unprocessed items before giving up.
 const MAX_RETRIES: u32 = 8;
 /// Name of the operation in errors.
@@ -85,7 +85,7 @@ pub async fn purge_partition(client: &Client, table: &str, pk: &str) -> Result<(
 }
 
 /// Deletes up to 25 items, retrying unprocessed ones with exponential backoff.
-async fn delete_batch(client: &Client, table: &str, keys: &[Item]) -> Result<(), StoreError> {
+pub async fn delete_batch(client: &Client, table: &str, keys: &[Item]) -> Result<(), StoreError> {
     let mut pending = keys
         .iter()
         .map(|key| {
