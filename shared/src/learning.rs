@@ -116,7 +116,7 @@ pub fn transcript(messages: &[Message]) -> String {
 pub fn extraction_request(transcript: &str, known: &[MemoryRecord]) -> ModelRequest {
     let mut text = transcript.to_owned();
     let mut recent: Vec<&MemoryRecord> = known.iter().collect();
-    recent.sort_by(|a, b| b.updated_at.cmp(&a.updated_at));
+    recent.sort_by_key(|record| std::cmp::Reverse(record.updated_at));
     if !recent.is_empty() {
         text.push_str("\n\nAlready remembered:");
         for record in recent.into_iter().take(KNOWN_RECORDS_SHOWN) {

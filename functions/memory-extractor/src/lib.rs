@@ -97,8 +97,9 @@ fn message(record: &EventRecord) -> Result<(MessageImage, Message, String), Skip
 /// The batch's turns in stream order, and what was skipped.
 pub fn turns(event: &Event) -> (Vec<TurnMessages>, Vec<Skipped>) {
     let mut skipped = Vec::new();
-    let mut by_turn: BTreeMap<(String, String, u64), (usize, Vec<(u64, Message)>, TurnMessages)> =
-        BTreeMap::new();
+    // (user, session, turn) -> (index of its first record, messages by seq, the turn)
+    type Gathered = (usize, Vec<(u64, Message)>, TurnMessages);
+    let mut by_turn: BTreeMap<(String, String, u64), Gathered> = BTreeMap::new();
     for (index, record) in event.records.iter().enumerate() {
         let (image, message, sequence) = match message(record) {
             Ok(found) => found,

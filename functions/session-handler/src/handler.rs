@@ -165,11 +165,43 @@ async fn routed(
                 Ok(id) => id,
                 Err(bad) => return bad_request(bad),
             };
-            app.agent
-                .delete_session(user, &id)
-                .await
-                .map(|()| empty(StatusCode::NO_CONTENT))
+            let forget = match page::parameter(request, "forget").as_deref() {
+                None | Some("false") => false,
+                Some("true") => true,
+                Some(_) => {
+                    return bad_request(BadRequest::Invalid(
+                        "query parameter `forget` must be `true` or `false`".into(),
+                    ))
+                }
+            };
+            if forget {
+                app.agent
+                    .delete_session_and_forget(user, &id)
+                    .await
+                    .map(|_| empty(StatusCode::NO_CONTENT))
+            } else {
+                app.agent
+                    .delete_session(user, &id)
+                    .await
+                    .map(|()| empty(StatusCode::NO_CONTENT))
+            }
         }
+        Route::ListMemory => app
+            .agent
+            .memories(user)
+            .await
+            .map(|records| json(StatusCode::OK, &json!({ "memories": records }))),
+        Route::Forget(id) => match app.agent.forget(user, id).await {
+            Err(shared::agent::AgentError::NotFound) => {
+                return problem(StatusCode::NOT_FOUND, "no such memory record")
+            }
+            other => other.map(|()| empty(StatusCode::NO_CONTENT)),
+        },
+        Route::ForgetAll => app
+            .agent
+            .forget_all(user)
+            .await
+            .map(|forgotten| json(StatusCode::OK, &json!({ "forgotten": forgotten }))),
         // Served by `handle`, before the caller check.
         Route::Console(_) => return problem(StatusCode::NOT_FOUND, "no such route"),
         Route::ListTools => app

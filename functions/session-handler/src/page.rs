@@ -55,7 +55,7 @@ pub fn page_request(request: &Request, paged: Paged) -> Result<PageRequest, BadR
 /// A query string parameter: from the event's parsed parameters (API Gateway, Function URLs),
 /// else from the URI's query (a request built by hand, as in tests). Neither of ours needs
 /// percent-decoding: a limit is digits and a cursor base64url.
-fn parameter(request: &Request, name: &str) -> Option<String> {
+pub fn parameter(request: &Request, name: &str) -> Option<String> {
     let parsed = request.query_string_parameters();
     if let Some(value) = parsed.first(name) {
         return Some(value.to_owned());

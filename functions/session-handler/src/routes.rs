@@ -1,6 +1,6 @@
 //! Which operation a method and path ask for.
 //!
-//! The path is matched from its first `sessions`, `tools` or `console` segment, so the same
+//! The path is matched from its first `sessions`, `tools`, `memory` or `console` segment, so the same
 //! function serves API Gateway (with or without a stage prefix) and `cargo lambda watch`'s
 //! `/lambda-url/<function>/` prefix unchanged.
 
@@ -23,6 +23,12 @@ pub enum Route<'a> {
     GetTrace(&'a str),
     /// `GET /tools`
     ListTools,
+    /// `GET /memory`: what is remembered about the caller.
+    ListMemory,
+    /// `DELETE /memory/{id}`: forget one record.
+    Forget(&'a str),
+    /// `DELETE /memory`: forget everything.
+    ForgetAll,
     /// `GET /console...`: the web console, which needs no caller (its API calls carry one).
     Console(ConsoleRoute<'a>),
 }
@@ -54,7 +60,7 @@ pub fn route<'a>(method: &Method, path: &'a str) -> Result<Route<'a>, NoRoute> {
     let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     let start = segments
         .iter()
-        .position(|s| matches!(*s, "sessions" | "tools" | "console"))
+        .position(|s| matches!(*s, "sessions" | "tools" | "console" | "memory"))
         .ok_or(NoRoute::NotFound)?;
     let method = method.clone();
     let console = |route| match method {
@@ -69,6 +75,15 @@ pub fn route<'a>(method: &Method, path: &'a str) -> Result<Route<'a>, NoRoute> {
         ["tools"] => match method {
             Method::GET => Ok(Route::ListTools),
             _ => Err(NoRoute::MethodNotAllowed("GET")),
+        },
+        ["memory"] => match method {
+            Method::GET => Ok(Route::ListMemory),
+            Method::DELETE => Ok(Route::ForgetAll),
+            _ => Err(NoRoute::MethodNotAllowed("GET, DELETE")),
+        },
+        ["memory", id] => match method {
+            Method::DELETE => Ok(Route::Forget(id)),
+            _ => Err(NoRoute::MethodNotAllowed("DELETE")),
         },
         ["sessions"] => match method {
             Method::POST => Ok(Route::CreateSession),
@@ -123,6 +138,21 @@ mod tests {
             Ok(Route::GetTrace("abc"))
         );
         assert_eq!(route(&Method::GET, "/tools"), Ok(Route::ListTools));
+        assert_eq!(route(&Method::GET, "/prod/memory"), Ok(Route::ListMemory));
+        assert_eq!(route(&Method::DELETE, "/memory"), Ok(Route::ForgetAll));
+        assert_eq!(
+            route(&Method::DELETE, "/memory/fact.home_city"),
+            Ok(Route::Forget("fact.home_city"))
+        );
+        assert_eq!(
+            route(&Method::GET, "/memory/fact.home_city"),
+            Err(NoRoute::MethodNotAllowed("DELETE"))
+        );
+        // A session named `memory` is a session.
+        assert_eq!(
+            route(&Method::GET, "/sessions/memory"),
+            Ok(Route::GetSession("memory"))
+        );
     }
 
     #[test]

@@ -7,17 +7,18 @@ use lambda_http::Error;
 use shared::{
     adapters::lambda_tools::LambdaTools,
     adapters::{
-        bedrock::BedrockModel,
-        dynamodb::DynamoSessionStore,
+        bedrock::{embed::BedrockEmbedder, BedrockModel},
+        dynamodb::{DynamoLongTermMemory, DynamoSessionStore},
         openai::OpenAiModel,
         secrets::{ApiKey, KeyCache, SecretsManagerKeys},
     },
     agent::{Agent, Models, RoleModels},
     aws::timeouts,
     config::{Config, ModelProvider},
+    learning::Recaller,
     models::ModelChain,
     otel::{provider_name, Exporter},
-    ports::{Model, ToolInvoker},
+    ports::{Embedder, LongTermMemory, Model, ToolInvoker},
     tools::{tool_set::ToolSet, BuiltinTools},
 };
 
@@ -41,8 +42,9 @@ pub async fn app(config: &Config, max_wall_time: Duration) -> Result<App, Error>
     let dynamodb = aws_sdk_dynamodb::config::Builder::from(&sdk)
         .timeout_config(timeouts(margin / 2, margin))
         .build();
+    let dynamodb_client = aws_sdk_dynamodb::Client::from_conf(dynamodb);
     let store = DynamoSessionStore::new(
-        aws_sdk_dynamodb::Client::from_conf(dynamodb),
+        dynamodb_client.clone(),
         config.table_name.clone(),
         config.session_ttl_days,
     );
@@ -63,13 +65,14 @@ pub async fn app(config: &Config, max_wall_time: Duration) -> Result<App, Error>
             .with_list_retry(config.tool_list_retry.0, config.tool_list_retry.1),
         ) as Arc<dyn ToolInvoker>
     });
+    let agent = Agent::with_models(
+        Arc::new(store),
+        models,
+        Arc::new(ToolSet::new(BuiltinTools::default(), remote)),
+        config.agent.clone(),
+    );
     Ok(App {
-        agent: Agent::with_models(
-            Arc::new(store),
-            models,
-            Arc::new(ToolSet::new(BuiltinTools::default(), remote)),
-            config.agent.clone(),
-        ),
+        agent: with_memory(agent, config, &sdk, dynamodb_client.clone(), margin),
         auth_mode: config.auth_mode,
         max_message_bytes: config.max_message_bytes,
         deadline_margin: config.deadline_margin,
@@ -77,6 +80,37 @@ pub async fn app(config: &Config, max_wall_time: Duration) -> Result<App, Error>
         console: ConsoleSettings::from_env()?,
         traces: traces(config, &sdk)?,
     })
+}
+
+/// Long-term memory on the same table: listed and erased through the API, and with
+/// `MEMORY_TOKENS` above 0 recalled into each turn's system prompt (by embeddings unless
+/// `MEMORY_EMBEDDINGS=off`), within half the store's margin so a slow read never delays a turn.
+fn with_memory(
+    agent: Agent,
+    config: &Config,
+    sdk: &aws_config::SdkConfig,
+    dynamodb: aws_sdk_dynamodb::Client,
+    margin: Duration,
+) -> Agent {
+    let memory: Arc<dyn LongTermMemory> = Arc::new(DynamoLongTermMemory::new(
+        dynamodb,
+        config.table_name.clone(),
+    ));
+    let settings = &config.memory;
+    let recaller = (settings.tokens > 0).then(|| {
+        let embedder = settings.embeddings.then(|| {
+            let bedrock = aws_sdk_bedrockruntime::config::Builder::from(sdk)
+                .timeout_config(timeouts(margin / 2, margin / 2))
+                .build();
+            Arc::new(BedrockEmbedder::new(
+                aws_sdk_bedrockruntime::Client::from_conf(bedrock),
+                settings.embedding_model_id.clone(),
+                settings.embedding_dimensions,
+            )) as Arc<dyn Embedder>
+        });
+        Recaller::new(memory.clone(), embedder, settings.tokens).with_timeout(margin / 2)
+    });
+    agent.with_memory(memory, recaller)
 }
 
 /// The exporter of each turn's spans, when `OTEL_EXPORTER_OTLP_ENDPOINT` (or

@@ -17,14 +17,16 @@ use crate::{
     domain::{
         context::ContextBudget,
         ledger::{CostModel, Ledger},
+        memory::MemoryRecord,
         model::{GuardrailConfig, InferenceConfig, ServiceTier, ToolChoice, ToolSpec, Usage},
         trace::TurnTrace,
         truncate::content_size,
     },
+    learning::Recaller,
     models::{ModelChain, ModelRole, RetryPolicy},
     ports::{
-        Model, ModelError, Page, PageRequest, SessionHeader, SessionStore, StoreError,
-        StoredMessage, ToolInvoker, ToolListError,
+        LongTermMemory, Model, ModelError, Page, PageRequest, SessionHeader, SessionStore,
+        StoreError, StoredMessage, ToolInvoker, ToolListError,
     },
 };
 
@@ -364,6 +366,8 @@ pub struct Agent {
     models: Models,
     tools: Arc<dyn ToolInvoker>,
     settings: AgentSettings,
+    memory: Option<Arc<dyn LongTermMemory>>,
+    recaller: Option<Recaller>,
 }
 
 impl Agent {
@@ -394,7 +398,60 @@ impl Agent {
             models,
             tools,
             settings,
+            memory: None,
+            recaller: None,
         }
+    }
+
+    /// The agent with long-term memory: the user's records are listed and erased through
+    /// `memory`, and with a `recaller` the relevant ones join each turn's system prompt.
+    pub fn with_memory(
+        mut self,
+        memory: Arc<dyn LongTermMemory>,
+        recaller: Option<Recaller>,
+    ) -> Self {
+        self.memory = Some(memory);
+        self.recaller = recaller;
+        self
+    }
+
+    fn long_term(&self) -> Result<&dyn LongTermMemory, AgentError> {
+        self.memory.as_deref().ok_or_else(|| {
+            AgentError::Store(StoreError::Rejected(
+                "long-term memory is not configured".into(),
+            ))
+        })
+    }
+
+    /// What is remembered about `user_id`, most recently updated first.
+    pub async fn memories(&self, user_id: &str) -> Result<Vec<MemoryRecord>, AgentError> {
+        let mut records = self.long_term()?.memory(user_id).await?.records;
+        records.sort_by(|a, b| b.updated_at.cmp(&a.updated_at).then(a.id.cmp(&b.id)));
+        Ok(records)
+    }
+
+    /// Erases one of the user's records (`NotFound` when they have none with that id).
+    pub async fn forget(&self, user_id: &str, id: &str) -> Result<(), AgentError> {
+        Ok(self.long_term()?.forget(user_id, id, Utc::now()).await?)
+    }
+
+    /// Erases everything remembered about the user; returns how many records there were.
+    pub async fn forget_all(&self, user_id: &str) -> Result<usize, AgentError> {
+        Ok(self.long_term()?.forget_all(user_id, Utc::now()).await?)
+    }
+
+    /// Deletes a session and erases what was learned only from it; returns how many records
+    /// were erased.
+    pub async fn delete_session_and_forget(
+        &self,
+        user_id: &str,
+        session_id: &str,
+    ) -> Result<usize, AgentError> {
+        let memory = self.long_term()?;
+        self.store.delete_session(user_id, session_id).await?;
+        Ok(memory
+            .forget_session(user_id, session_id, Utc::now())
+            .await?)
     }
 
     /// Creates a session for `user_id` with a fresh id.

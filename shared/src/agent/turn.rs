@@ -58,6 +58,8 @@ struct Prepared<'m> {
     usage: Option<UserUsage>,
     trace_id: String,
     started_at: DateTime<Utc>,
+    /// What recalling long-term memory cost (the message's embedding).
+    recall_cost: Ledger,
 }
 
 impl Agent {
@@ -167,7 +169,9 @@ impl Agent {
         let budgets = self.settings.budgets;
         let counts_usage = budgets.counts_usage();
         // The user's counters are read beside the window, not after it: no extra round trip.
-        let (window, tools, usage) = tokio::join!(
+        // So is long-term memory: one Query of the user's partition and the message's
+        // embedding, at the same time as the window.
+        let (window, tools, usage, recall) = tokio::join!(
             self.store.load_window(
                 request.user_id,
                 request.session_id,
@@ -181,8 +185,36 @@ impl Agent {
                     None
                 }
             },
+            async {
+                match &self.recaller {
+                    Some(recaller) => Some(
+                        recaller
+                            .recall(request.user_id, request.message, Utc::now())
+                            .await,
+                    ),
+                    None => None,
+                }
+            },
         );
         let mut window = window?;
+        let recall = recall.unwrap_or_default();
+        if let Some(why) = &recall.degraded {
+            tracing::warn!(reason = %why, "turn goes on without remembered context");
+        }
+        if !recall.chosen.is_empty() {
+            tracing::debug!(
+                remembered = recall.chosen.len(),
+                of = recall.records,
+                "remembered context added"
+            );
+        }
+        // The remembered context follows the configured prompt, so the prompt cache keeps the
+        // configured part's prefix (docs/memory.md).
+        let system = match (self.settings.system_prompt.clone(), recall.block) {
+            (Some(prompt), Some(block)) => Some(format!("{prompt}\n\n{block}")),
+            (None, Some(block)) => Some(block),
+            (prompt, None) => prompt,
+        };
         let usage = usage.transpose()?;
         let max_cost_usd = self.check_budgets(&window, usage.as_ref())?;
         let mut tools = tools?;
@@ -193,10 +225,7 @@ impl Agent {
         let budget = models.context;
         let room = budget
             .input_tokens()
-            .saturating_sub(context::overhead_tokens(
-                self.settings.system_prompt.as_deref(),
-                &tools,
-            ))
+            .saturating_sub(context::overhead_tokens(system.as_deref(), &tools))
             .saturating_sub(context::message_tokens(&user_message));
         let stored = std::mem::take(&mut window.messages);
         let history: History = context::select_history(
@@ -212,7 +241,7 @@ impl Agent {
             );
         }
         let model_request = ModelRequest {
-            system: self.settings.system_prompt.clone(),
+            system,
             messages: history.messages,
             tools,
             inference: self.settings.inference.clone(),
@@ -235,6 +264,7 @@ impl Agent {
             // The wall-clock time of the request's arrival, where the turn's clock (and every
             // step's `start_ms`) starts.
             started_at: Utc::now() - to_chrono(request.arrived.elapsed()),
+            recall_cost: recall.ledger,
         })
     }
 
@@ -389,7 +419,7 @@ impl Agent {
     /// (the reads as DynamoDB reported them, the commit's writes from the items' sizes).
     fn ledger_of(&self, request: &TurnRequest<'_>, prepared: &Prepared<'_>) -> Ledger {
         let state = &prepared.state;
-        state.whole_cost(
+        let mut ledger = state.whole_cost(
             &self.settings.cost_model,
             &TurnCosts {
                 duration_ms: u64::try_from(request.arrived.elapsed().as_millis())
@@ -404,7 +434,9 @@ impl Agent {
                     .idempotency_key
                     .map(|_| state.answer().len().min(MAX_REPLAY_ANSWER_BYTES)),
             },
-        )
+        );
+        ledger.merge(&prepared.recall_cost);
+        ledger
     }
 
     /// The caps of a turn: the configured ones, and no more wall time than the invocation has.
