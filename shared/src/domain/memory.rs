@@ -239,15 +239,41 @@ const STOP_WORDS: &[&str] = &[
 /// The distinct content words of a text: lower case, letters and digits, stop words out, a
 /// plural `s` dropped.
 pub fn keywords(text: &str) -> BTreeSet<String> {
+    words(text).map(std::borrow::Cow::into_owned).collect()
+}
+
+/// The content words of a text, in order, with repeats: borrowed where the text is already
+/// lower-case ASCII, so ranking allocates nothing for most records.
+fn words(text: &str) -> impl Iterator<Item = std::borrow::Cow<'_, str>> {
+    use std::borrow::Cow;
     text.split(|ch: char| !ch.is_alphanumeric())
-        .filter(|word| !word.is_empty())
-        .map(str::to_lowercase)
-        .filter(|word| !STOP_WORDS.contains(&word.as_str()))
-        .map(|word| match word.strip_suffix('s') {
-            Some(stem) if stem.len() >= 3 && !stem.ends_with('s') => stem.to_owned(),
-            _ => word,
+        // A lone letter is the tail of a possessive or an initial, not a subject.
+        .filter(|word| word.len() > 1 || word.bytes().any(|b| b.is_ascii_digit()))
+        .map(|word| {
+            if word
+                .bytes()
+                .any(|b| !b.is_ascii() || b.is_ascii_uppercase())
+            {
+                Cow::Owned(word.to_lowercase())
+            } else {
+                Cow::Borrowed(word)
+            }
         })
-        .collect()
+        .filter(|word| !STOP_WORDS.contains(&word.as_ref()))
+        .map(|word| {
+            let stem_len = match word.strip_suffix('s') {
+                Some(stem) if stem.len() >= 3 && !stem.ends_with('s') => Some(stem.len()),
+                _ => None,
+            };
+            match (stem_len, word) {
+                (Some(len), Cow::Borrowed(w)) => Cow::Borrowed(&w[..len]),
+                (Some(len), Cow::Owned(mut w)) => {
+                    w.truncate(len);
+                    Cow::Owned(w)
+                }
+                (None, word) => word,
+            }
+        })
 }
 
 /// Jaccard overlap of two word sets (0 when both are empty).
@@ -304,19 +330,24 @@ impl QuantizedVector {
     /// Cosine similarity with a full-precision vector (0 when the sizes differ or either is
     /// zero).
     pub fn cosine(&self, query: &[f32]) -> f64 {
-        if query.len() != self.values.len() {
+        let norm = query.iter().map(|q| q * q).sum::<f32>().sqrt();
+        self.cosine_with_norm(query, norm)
+    }
+
+    /// [`QuantizedVector::cosine`] with the query's norm computed once for many records.
+    pub fn cosine_with_norm(&self, query: &[f32], query_norm: f32) -> f64 {
+        if query.len() != self.values.len() || query_norm <= 0.0 {
             return 0.0;
         }
-        let (mut dot, mut own, mut other) = (0.0f32, 0i64, 0.0f32);
+        let (mut dot, mut own) = (0.0f32, 0i32);
         for (&v, &q) in self.values.iter().zip(query) {
             dot += f32::from(v) * q;
-            own += i64::from(v) * i64::from(v);
-            other += q * q;
+            own += i32::from(v) * i32::from(v);
         }
-        if own == 0 || other <= 0.0 {
+        if own == 0 {
             return 0.0;
         }
-        f64::from(dot) / ((own as f64).sqrt() * f64::from(other).sqrt())
+        f64::from(dot) / (f64::from(own).sqrt() * f64::from(query_norm))
     }
 }
 
@@ -356,14 +387,20 @@ pub fn rank(
     now: DateTime<Utc>,
     weights: RankWeights,
 ) -> Vec<(usize, f64)> {
-    let words = keywords(query.text);
+    let query_words = keywords(query.text);
+    let query_words: Vec<&str> = query_words.iter().map(String::as_str).collect();
+    let query_norm = query
+        .vector
+        .map(|v| v.iter().map(|x| x * x).sum::<f32>().sqrt());
     let mut scored: Vec<(usize, f64)> = records
         .iter()
         .enumerate()
         .map(|(index, record)| {
             let relevance = match (query.vector, &record.vector) {
-                (Some(vector), Some(stored)) => stored.cosine(vector).max(0.0),
-                _ => keyword_relevance(&words, &record.text),
+                (Some(vector), Some(stored)) => stored
+                    .cosine_with_norm(vector, query_norm.unwrap_or_default())
+                    .max(0.0),
+                _ => keyword_relevance(&query_words, &record.text),
             };
             let age_days = (now - record.updated_at).num_seconds().max(0) as f64 / 86_400.0;
             let recency = 0.5f64.powf(age_days / weights.half_life_days);
@@ -382,12 +419,18 @@ pub fn rank(
 }
 
 /// The share of the message's words found in a record's text.
-fn keyword_relevance(query: &BTreeSet<String>, text: &str) -> f64 {
+fn keyword_relevance(query: &[&str], text: &str) -> f64 {
     if query.is_empty() {
         return 0.0;
     }
-    let words = keywords(text);
-    query.iter().filter(|word| words.contains(*word)).count() as f64 / query.len() as f64
+    // Which of the (at most 64 counted) query words the text has.
+    let mut found = 0u64;
+    for word in words(text) {
+        if let Some(index) = query.iter().position(|q| *q == word.as_ref()) {
+            found |= 1 << index.min(63);
+        }
+    }
+    f64::from(found.count_ones()) / query.len().min(64) as f64
 }
 
 /// The heading of the remembered context in the system prompt.
@@ -404,7 +447,7 @@ pub fn select<'r>(
     let mut chosen = Vec::new();
     for &(index, _) in ranked {
         let record = &records[index];
-        let cost = estimate_tokens(line(record).len() + 1);
+        let cost = estimate_tokens(line_len(record) + 1);
         if cost > left {
             continue;
         }
@@ -412,6 +455,17 @@ pub fn select<'r>(
         chosen.push(record);
     }
     chosen
+}
+
+/// The length of [`line`], without formatting it (the date is always 10 bytes).
+fn line_len(record: &MemoryRecord) -> usize {
+    "- [".len()
+        + record.kind.as_str().len()
+        + "] ".len()
+        + record.text.len()
+        + " (as of ".len()
+        + 10
+        + 1
 }
 
 /// One record as the model sees it.
@@ -650,5 +704,17 @@ mod tests {
         assert!(block.starts_with(REMEMBERED_HEADING));
         assert!(select(&records, &ranked, 0).is_empty());
         assert_eq!(render(&[]), None);
+    }
+
+    #[test]
+    fn a_lines_length_is_known_without_formatting_it_and_words_lower_and_stem() {
+        let r = record("home_city", "The User lives in Lisboa, near the docks.", 3);
+        assert_eq!(line_len(&r), line(&r).len());
+        let words: Vec<String> = words("The User's DOGS and cats, Straße")
+            .map(|w| w.into_owned())
+            .collect();
+        assert_eq!(words, vec!["dog", "cat", "straße"]);
+        let q = QuantizedVector::quantize(&[0.6, 0.8]);
+        assert!((q.cosine(&[0.6, 0.8]) - q.cosine_with_norm(&[0.6, 0.8], 1.0)).abs() < 1e-9);
     }
 }
