@@ -11,6 +11,8 @@ reads that table and the template and fails, naming each problem, when:
 - the namespace is not the MetricsNamespace parameter, or the parameter's default is not
   emf.rs's DEFAULT_NAMESPACE, or a session function is not given it as METRICS_NAMESPACE;
 - a Lambda metric is not one of Lambda's, or not by FunctionName of a function of the template;
+- an SQS metric (an alarm on a dead-letter queue) is not one this check knows, or not by
+  QueueName of a queue of the template;
 - the dashboard body is not valid JSON.
 
 Run by scripts/validate.sh; needs PyYAML (in the venv, with cfn-lint).
@@ -28,6 +30,7 @@ EMF = ROOT / "shared/src/telemetry/emf.rs"
 TEMPLATE = ROOT / "template.yaml"
 OURS = "${MetricsNamespace}"
 LAMBDA_METRICS = {"Invocations", "Errors", "Throttles", "Duration", "ConcurrentExecutions"}
+SQS_METRICS = {"ApproximateNumberOfMessagesVisible", "ApproximateAgeOfOldestMessage"}
 SESSION_FUNCTIONS = ("SessionHandlerFunction", "SessionStreamFunction")
 
 
@@ -56,6 +59,14 @@ def emf_table():
     return table, default
 
 
+def value_queue(value):
+    """The resource of `!GetAtt <resource>.QueueName` (or None)."""
+    if isinstance(value, dict) and isinstance(value.get("Fn::GetAtt"), str):
+        resource, _, attribute = value["Fn::GetAtt"].partition(".")
+        return resource if attribute == "QueueName" else None
+    return None
+
+
 class Loader(yaml.SafeLoader):
     pass
 
@@ -81,6 +92,7 @@ def main():
     functions = {
         name for name, res in resources.items() if res["Type"] == "AWS::Serverless::Function"
     }
+    queues = {name for name, res in resources.items() if res["Type"] == "AWS::SQS::Queue"}
     problems = []
 
     def check_ours(where, name, dims):
@@ -176,8 +188,14 @@ def main():
             elif metric["Namespace"] == "AWS/Lambda":
                 ref = values[0].get("Ref", "") if values and isinstance(values[0], dict) else ""
                 check_lambda(name, metric["MetricName"], keys, ref)
+            elif metric["Namespace"] == "AWS/SQS":
+                if metric["MetricName"] not in SQS_METRICS:
+                    problems.append(f"{name}: {metric['MetricName']} is not an SQS metric this check knows")
+                value = values[0] if values else None
+                if keys != ["QueueName"] or value_queue(value) not in queues:
+                    problems.append(f"{name}: {metric['MetricName']} must be by QueueName of a queue of the template (!GetAtt <queue>.QueueName)")
             else:
-                problems.append(f"{name}: namespace {metric['Namespace']} is neither !Ref MetricsNamespace nor AWS/Lambda")
+                problems.append(f"{name}: namespace {metric['Namespace']} is neither !Ref MetricsNamespace, AWS/Lambda nor AWS/SQS")
         actions = props.get("AlarmActions")
         if actions != {"Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]}:
             problems.append(f"{name}: AlarmActions must be the AlarmTopicArn when it is set")

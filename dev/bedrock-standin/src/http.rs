@@ -1,11 +1,13 @@
 //! HTTP routing and the Converse / ConverseStream wire responses.
 //!
 //! Routes: `POST /model/{modelId}/converse`, `POST /model/{modelId}/converse-stream`,
-//! `GET /__stats`, `GET /__health`. Errors follow Bedrock's REST-JSON shape:
+//! `POST /model/{modelId}/invoke` (Titan Text Embeddings V2, see [`crate::embed`]),
+//! `GET /__stats`, `GET /__systems?contains=..`, `GET /__health`. Errors follow Bedrock's REST-JSON shape:
 //! status code, header `x-amzn-errortype: <Kind>` and body `{"message": ".."}`.
 
 use crate::attempts::Attempts;
 use crate::cache::{Cache, Layout};
+use crate::embed::{self, EmbeddingRequest};
 use crate::eventstream::{encode_event, encode_exception};
 use crate::request::ConverseRequest;
 use crate::script::{self, Answer, Call, OutBlock};
@@ -16,6 +18,7 @@ use http::{header, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use serde_json::{json, Value};
+use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -45,13 +48,23 @@ pub(crate) struct State {
     pub cache: Mutex<Cache>,
     /// Smallest prefix, in tokens, a cache point needs to count.
     pub cache_min_tokens: u64,
+    /// The system text of the latest [`MAX_KEPT_SYSTEMS`] Converse / ConverseStream
+    /// requests, oldest first (for `GET /__systems`).
+    pub systems: Mutex<VecDeque<String>>,
 }
+
+/// How many requests' system texts `GET /__systems` looks at.
+pub(crate) const MAX_KEPT_SYSTEMS: usize = 500;
+
+/// The message Bedrock gives for a model id InvokeModel does not know.
+const INVALID_MODEL: &str = "The provided model identifier is invalid.";
 
 /// Which Bedrock operation a path names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Operation {
+pub(crate) enum Operation {
     Converse,
     ConverseStream,
+    Invoke,
 }
 
 /// Serves one request; never fails (errors become Bedrock error responses).
@@ -73,7 +86,12 @@ async fn route(state: &State, req: Request<Incoming>) -> Response<Body> {
     match (req.method(), path.as_str()) {
         (&Method::GET, "/__stats") => json_response(StatusCode::OK, &state.stats.to_json()),
         (&Method::GET, "/__health") => json_response(StatusCode::OK, &json!({"status": "ok"})),
+        (&Method::GET, "/__systems") => {
+            let contains = query_value(req.uri().query().unwrap_or(""), "contains");
+            json_response(StatusCode::OK, &systems_json(state, &contains))
+        }
         (&Method::POST, _) => match parse_model_path(&path) {
+            Some(Ok((model_id, Operation::Invoke))) => invoke(state, &model_id, req).await,
             Some(Ok((model_id, op))) => model_call(state, &model_id, op, req).await,
             Some(Err(message)) => error(StatusCode::BAD_REQUEST, "ValidationException", &message),
             None => unknown_operation(&path),
@@ -90,13 +108,15 @@ fn unknown_operation(path: &str) -> Response<Body> {
     )
 }
 
-/// `/model/{id}/converse[-stream]` → the decoded model id and operation;
+/// `/model/{id}/converse[-stream]` or `/model/{id}/invoke` → the decoded model id and
+/// operation;
 /// `None` for other paths, `Some(Err)` for a bad model id.
 fn parse_model_path(path: &str) -> Option<Result<(String, Operation), String>> {
     let (encoded_id, op) = path.strip_prefix("/model/")?.rsplit_once('/')?;
     let op = match op {
         "converse" => Operation::Converse,
         "converse-stream" => Operation::ConverseStream,
+        "invoke" => Operation::Invoke,
         _ => return None,
     };
     Some(match percent_decode(encoded_id) {
@@ -105,6 +125,85 @@ fn parse_model_path(path: &str) -> Option<Result<(String, Operation), String>> {
             "The provided model identifier is invalid: {encoded_id}"
         )),
     })
+}
+
+/// The percent-decoded value of `key` in a query string (`+` read as a space); empty when
+/// absent or undecodable.
+fn query_value(query: &str, key: &str) -> String {
+    query
+        .split('&')
+        .filter_map(|pair| pair.split_once('=').or(Some((pair, ""))))
+        .find(|(k, _)| *k == key)
+        .and_then(|(_, v)| percent_decode(&v.replace('+', " ")))
+        .unwrap_or_default()
+}
+
+/// `{"matches": n, "kept": n}`: how many kept system texts contain `needle`.
+fn systems_json(state: &State, needle: &str) -> Value {
+    let systems = state.systems.lock().unwrap_or_else(PoisonError::into_inner);
+    let matches = systems.iter().filter(|s| s.contains(needle)).count();
+    json!({"matches": matches, "kept": systems.len()})
+}
+
+/// Keeps the request's system text (its `system` text blocks joined by newlines).
+fn keep_system(state: &State, request: &ConverseRequest) {
+    let text = request
+        .raw
+        .get("system")
+        .and_then(Value::as_array)
+        .map(|blocks| {
+            blocks
+                .iter()
+                .filter_map(|b| b.get("text").and_then(Value::as_str))
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .unwrap_or_default();
+    let mut systems = state.systems.lock().unwrap_or_else(PoisonError::into_inner);
+    if systems.len() >= MAX_KEPT_SYSTEMS {
+        systems.pop_front();
+    }
+    systems.push_back(text);
+}
+
+/// InvokeModel: Titan Text Embeddings V2 for its model ids, a `ValidationException` for
+/// any other.
+async fn invoke(state: &State, model_id: &str, req: Request<Incoming>) -> Response<Body> {
+    let started = Instant::now();
+    state.stats.record(Operation::Invoke, model_id);
+    let body = match Limited::new(req.into_body(), MAX_BODY_BYTES)
+        .collect()
+        .await
+    {
+        Ok(collected) => collected.to_bytes(),
+        Err(e) => {
+            let message = format!("Could not read the request body: {e}");
+            return error(StatusCode::BAD_REQUEST, "ValidationException", &message);
+        }
+    };
+    if !embed::is_titan_v2(model_id) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "ValidationException",
+            INVALID_MODEL,
+        );
+    }
+    let request = match EmbeddingRequest::parse(&body) {
+        Ok(request) => request,
+        Err(message) => return error(StatusCode::BAD_REQUEST, "ValidationException", &message),
+    };
+    if !state.latency.is_zero() {
+        tokio::time::sleep(state.latency).await;
+    }
+    let (answer, tokens) = embed::response(&request);
+    let mut response = json_response(StatusCode::OK, &answer);
+    let latency_ms = started.elapsed().as_millis();
+    let headers = response.headers_mut();
+    headers.insert("x-amzn-bedrock-input-token-count", tokens.into());
+    if let Ok(latency) = http::HeaderValue::from_str(&latency_ms.to_string()) {
+        headers.insert("x-amzn-bedrock-invocation-latency", latency);
+    }
+    response
 }
 
 /// Decodes `%XX` escapes; `None` if an escape or the result is not valid.
@@ -129,9 +228,7 @@ async fn model_call(
     req: Request<Incoming>,
 ) -> Response<Body> {
     let started = Instant::now();
-    state
-        .stats
-        .record(op == Operation::ConverseStream, model_id);
+    state.stats.record(op, model_id);
     let body = match Limited::new(req.into_body(), MAX_BODY_BYTES)
         .collect()
         .await
@@ -146,6 +243,7 @@ async fn model_call(
         Ok(request) => request,
         Err(message) => return error(StatusCode::BAD_REQUEST, "ValidationException", &message),
     };
+    keep_system(state, &request);
     if state
         .context_tokens
         .is_some_and(|window| script::tokens(body.len()) > window)
@@ -194,7 +292,10 @@ async fn model_call(
     }
     let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     match op {
-        Operation::Converse => json_response(StatusCode::OK, &converse_json(&answer, latency_ms)),
+        // InvokeModel is answered by `invoke`, never here.
+        Operation::Converse | Operation::Invoke => {
+            json_response(StatusCode::OK, &converse_json(&answer, latency_ms))
+        }
         Operation::ConverseStream => match stream_frames(&answer, latency_ms) {
             Ok(frames) => Response::builder()
                 .status(StatusCode::OK)
@@ -393,8 +494,28 @@ mod tests {
             Some(Err(_))
         ));
         assert!(matches!(parse_model_path("/model//converse"), Some(Err(_))));
-        assert_eq!(parse_model_path("/model/x/invoke"), None);
+        assert_eq!(
+            parse_model_path("/model/amazon.titan-embed-text-v2%3A0/invoke"),
+            Some(Ok((
+                "amazon.titan-embed-text-v2:0".to_string(),
+                Operation::Invoke
+            )))
+        );
+        assert_eq!(
+            parse_model_path("/model/x/invoke-with-response-stream"),
+            None
+        );
         assert_eq!(parse_model_path("/other"), None);
+    }
+
+    #[test]
+    fn query_values_are_decoded() {
+        assert_eq!(
+            query_value("a=1&contains=be%20brief+now", "contains"),
+            "be brief now"
+        );
+        assert_eq!(query_value("contains", "contains"), "");
+        assert_eq!(query_value("other=x", "contains"), "");
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! A local stand-in for Amazon Bedrock Runtime's `Converse` and
-//! `ConverseStream` APIs, speaking their real wire protocol so the official
+//! `ConverseStream` APIs (and `InvokeModel` for Titan Text Embeddings V2), speaking their real wire protocol so the official
 //! `aws-sdk-bedrockruntime` client works against it unchanged (point it here
 //! with `AWS_ENDPOINT_URL_BEDROCK_RUNTIME=http://127.0.0.1:PORT`, or
 //! `.endpoint_url(..)` on the client config). Development and test tool only;
@@ -12,18 +12,51 @@
 //!   body of messageStart, contentBlockStart (tool use only), contentBlockDelta (text,
 //!   tool-use input, or reasoning text and signature), contentBlockStop, messageStop and
 //!   metadata events; or, with `fail-in-stream`, an exception event after the first delta.
-//! - `GET /__stats` → `{"converse": n, "converse_stream": n, "models": {"<model id>": n, ..}}`:
-//!   requests received per operation, and per model id (decoded from the path; both
-//!   operations together). Every request on a model route counts, including rejected,
-//!   throttled and SDK-retried ones; a path whose model id does not decode does not. Also
-//!   readable in-process: [`Stats::converse`], [`Stats::converse_stream`],
-//!   [`Stats::calls`]`(model_id)` and [`Stats::models`] (at most [`MAX_COUNTED_MODELS`]
-//!   distinct ids are counted one by one).
+//! - `POST /model/{modelId}/invoke` → InvokeModel, for Amazon Titan Text Embeddings V2
+//!   only (see [Embeddings](#embeddings)).
+//! - `GET /__stats` → `{"converse": n, "converse_stream": n, "invoke": n,
+//!   "models": {"<model id>": n, ..}}`: requests received per operation, and per model id
+//!   (decoded from the path; all operations together). Every request on a model route
+//!   counts, including rejected, throttled and SDK-retried ones; a path whose model id does
+//!   not decode does not. Also readable in-process: [`Stats::converse`],
+//!   [`Stats::converse_stream`], [`Stats::invoke`], [`Stats::calls`]`(model_id)` and
+//!   [`Stats::models`] (at most [`MAX_COUNTED_MODELS`] distinct ids are counted one by one).
+//! - `GET /__systems?contains=<text>` → `{"matches": n, "kept": n}`: the stand-in keeps the
+//!   system text (the request's `system` text blocks joined by `\n`, empty without any) of
+//!   the latest 500 Converse and ConverseStream requests that passed validation; `kept` is
+//!   how many it holds, `matches` how many of those contain `<text>` (percent-decoded, `+`
+//!   read as a space; absent or empty matches every one). To check what a prompt said.
 //! - `GET /__health` → `{"status": "ok"}`.
 //!
-//! Any model id (URL-encoded in the path) is accepted. Requests are validated
+//! Any model id (URL-encoded in the path) is accepted by Converse and ConverseStream.
+//! Requests are validated
 //! as Bedrock does (see [`request`]); failures are `400` with header
 //! `x-amzn-errortype: ValidationException` and body `{"message": ".."}`.
+//!
+//! # Embeddings
+//!
+//! `POST /model/{modelId}/invoke` (the SDK's `invoke_model`) answers for model ids starting
+//! `amazon.titan-embed-text-v2` (also the last `/` segment of an ARN); any other model id
+//! → `400` `ValidationException` `The provided model identifier is invalid.`. The body is
+//! Titan Text Embeddings V2's ([`embed`]): `{"inputText": "..", "dimensions": 256 | 512 |
+//! 1024 (default 1024), "normalize": bool (default true), "embeddingTypes": ["float" |
+//! "binary", ..] (optional)}`. `inputText` is required, 1 to 50 000 characters; an unknown
+//! member, a missing or mistyped one, or another `dimensions` is refused as Bedrock passes
+//! on Titan's refusal: `400` `ValidationException`, `Malformed input request: <detail>,
+//! please reformat your input and try again.` (e.g. `#: required key [inputText] not found`,
+//! `#/dimensions: 300 is not a valid enum value`, `extraneous key [x] is not permitted`).
+//! The answer is `200`, `content-type: application/json`, header
+//! `x-amzn-bedrock-input-token-count: <n>` (and `x-amzn-bedrock-invocation-latency`), body
+//! `{"embedding": [f32; dimensions], "inputTextTokenCount": n, "embeddingsByType":
+//! {"float": [..]}}` (`"binary": [0 | 1, ..]` too when asked for, 1 for a positive value;
+//! `float` only when asked for or no types are given). `n` is the number of words × 1.3
+//! rounded up, at least 1.
+//!
+//! Vectors are deterministic and texts sharing words are close: feature hashing of the
+//! lower-cased words (runs of letters and digits, a trailing `s` dropped from words longer
+//! than 3 characters) into `dimensions` buckets, ±1 each, bucket and sign from the word's
+//! FNV-1a hash; L2-normalised when `normalize` is true. `STANDIN_LATENCY_MS` applies;
+//! the triggers below do not (they are read from Converse messages only).
 //!
 //! # Context window
 //!
@@ -67,6 +100,31 @@
 //! makes the planned calls of that tool, else one call of it with its scripted input
 //! (`calculator`: `{"expression": "1+1"}` when the text has no expression). Stop reason
 //! `tool_use`, also after tool results.
+//!
+//! # Memory tools
+//!
+//! Forced calls (a `toolChoice` naming the tool, `any` with it offered first, or
+//! `always-tool`) of the long-term memory tools get inputs read from the latest user text,
+//! a transcript of `User: <text>` / `Assistant: <text>` lines:
+//!
+//! - `record_memories`: `{"memories": [{"kind", "key", "text"}, ..]}` (empty when nothing is
+//!   found). From the `User: ` lines (the whole text when there are none), never from the
+//!   lines of an `Already remembered:` section (its `- <kind>.<key>: <text>` lines),
+//!   case-insensitively: `my <1 to 4 words> is|are <value>` → a fact keyed by the words in
+//!   snake_case, `The user's <words> is <value>.` (`My favourite colour is blue.` →
+//!   `{"kind": "fact", "key": "favourite_colour", "text": "The user's favourite colour is
+//!   blue."}`); `I live in <place>` → fact `home_city`, `The user lives in <place>.`;
+//!   `I prefer|like|love <x>` → preference `prefers_<first two words of x>`,
+//!   `The user prefers|likes|loves <x>.`. A value ends at `.`, `,`, `!`, `?`, ` and ` or
+//!   the end of the line. A later memory of the same kind and key replaces an earlier one
+//!   in place. With at least one `User: ` line, last comes
+//!   `{"kind": "summary", "key": "session", "text": "The user talked about <first user
+//!   line, up to 80 characters>."}`.
+//! - `write_summary`: `{"summary": ".."}`: the text of a `Summary so far: <s>` line, then
+//!   `The user said: <line, up to 60 characters>.` per `User: ` line, joined by spaces and
+//!   cut at 1200 characters (`No user messages yet.` when that leaves nothing).
+//!
+//! Trailing `.`, `!` and `?` of a quoted line are dropped before the final `.`.
 //!
 //! `inferenceConfig.stopSequences` (at most 4, none empty, else `ValidationException`):
 //! when a text block of the answer contains one, the text is cut just before the earliest
@@ -252,10 +310,12 @@
 
 mod attempts;
 pub mod cache;
+pub mod embed;
 pub mod eventstream;
 pub mod fault;
 mod hash;
 mod http;
+mod memory;
 pub mod request;
 pub mod script;
 pub mod server;
@@ -281,6 +341,7 @@ pub const MAX_COUNTED_MODELS: usize = 10_000;
 pub struct Stats {
     converse: AtomicU64,
     converse_stream: AtomicU64,
+    invoke: AtomicU64,
     models: Mutex<BTreeMap<String, u64>>,
 }
 
@@ -295,31 +356,37 @@ impl Stats {
         self.converse_stream.load(Ordering::SeqCst)
     }
 
-    /// Number of `Converse` and `ConverseStream` requests received for `model_id` (the id
-    /// as decoded from the URL path, compared exactly).
+    /// Number of `InvokeModel` requests received (embeddings, and refused ones).
+    pub fn invoke(&self) -> u64 {
+        self.invoke.load(Ordering::SeqCst)
+    }
+
+    /// Number of `Converse`, `ConverseStream` and `InvokeModel` requests received for
+    /// `model_id` (the id as decoded from the URL path, compared exactly).
     pub fn calls(&self, model_id: &str) -> u64 {
         self.lock_models().get(model_id).copied().unwrap_or(0)
     }
 
-    /// Every model id called so far with its count of calls (both operations).
+    /// Every model id called so far with its count of calls (all operations).
     pub fn models(&self) -> BTreeMap<String, u64> {
         self.lock_models().clone()
     }
 
-    /// `{"converse": n, "converse_stream": n, "models": {"<model id>": n, ...}}`.
+    /// `{"converse": n, "converse_stream": n, "invoke": n, "models": {"<model id>": n, ...}}`.
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::json!({
             "converse": self.converse(),
             "converse_stream": self.converse_stream(),
+            "invoke": self.invoke(),
             "models": self.models(),
         })
     }
 
-    fn record(&self, stream: bool, model_id: &str) {
-        let counter = if stream {
-            &self.converse_stream
-        } else {
-            &self.converse
+    fn record(&self, operation: http::Operation, model_id: &str) {
+        let counter = match operation {
+            http::Operation::Converse => &self.converse,
+            http::Operation::ConverseStream => &self.converse_stream,
+            http::Operation::Invoke => &self.invoke,
         };
         counter.fetch_add(1, Ordering::SeqCst);
         let mut models = self.lock_models();
@@ -459,6 +526,7 @@ pub async fn serve_with(listener: TcpListener, options: Options) -> std::io::Res
             cache::MAX_CACHE_ENTRIES,
         )),
         cache_min_tokens: options.cache_min_tokens,
+        systems: Mutex::default(),
     });
     server::accept_loop(listener, move |req| http::handle(Arc::clone(&state), req)).await
 }

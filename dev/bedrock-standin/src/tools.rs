@@ -1,5 +1,6 @@
 //! Which offered tools the fake model calls for a user text, and with what
-//! input: `calculator`, `current_time` and `web_search` are recognised by name.
+//! input: `calculator`, `current_time` and `web_search` are recognised by name, and the
+//! memory tools `record_memories` and `write_summary` get scripted inputs when forced.
 
 use crate::text;
 use serde_json::{json, Value};
@@ -30,7 +31,7 @@ fn time_input(text: &str) -> Value {
     }
 }
 
-/// Input for a forced call (`[[standin:always-tool]]`) of `name`.
+/// Input for a forced call (`[[standin:always-tool]]` or a forcing `toolChoice`) of `name`.
 pub fn scripted_input(name: &str, text: &str) -> Value {
     match name {
         "calculator" => {
@@ -42,6 +43,8 @@ pub fn scripted_input(name: &str, text: &str) -> Value {
             let query = text::search_query(text).unwrap_or_else(|| text.to_string());
             json!({ "query": query })
         }
+        "record_memories" => crate::memory::record_memories(text),
+        "write_summary" => crate::memory::write_summary(text),
         _ => json!({}),
     }
 }

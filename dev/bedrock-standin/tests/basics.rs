@@ -195,10 +195,13 @@ async fn malformed_body_is_a_validation_exception_and_stats_count() -> TestResul
         .await?;
     assert_eq!(
         stats,
-        json!({"converse": 1, "converse_stream": 0, "models": {"any:model": 1}})
+        json!({"converse": 1, "converse_stream": 0, "invoke": 0, "models": {"any:model": 1}})
     );
     let missing = http
-        .post(format!("{}/model/x/invoke", standin.endpoint_url()))
+        .post(format!(
+            "{}/model/x/invoke-with-response-stream",
+            standin.endpoint_url()
+        ))
         .send()
         .await?;
     assert_eq!(missing.status().as_u16(), 404);
@@ -276,7 +279,7 @@ async fn stats_count_calls_per_model_id() -> TestResult {
         .await?;
     assert_eq!(
         json,
-        json!({"converse": 4, "converse_stream": 1, "models": {MODEL: 2, other: 3}})
+        json!({"converse": 4, "converse_stream": 1, "invoke": 0, "models": {MODEL: 2, other: 3}})
     );
     Ok(())
 }

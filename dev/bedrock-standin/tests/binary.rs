@@ -34,7 +34,7 @@ fn prints_its_address_serves_and_stops_on_sigterm() -> TestResult {
     stream.read_to_string(&mut response)?;
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     assert!(
-        response.ends_with(r#"{"converse":0,"converse_stream":0,"models":{}}"#),
+        response.ends_with(r#"{"converse":0,"converse_stream":0,"invoke":0,"models":{}}"#),
         "{response}"
     );
 
