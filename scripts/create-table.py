@@ -70,6 +70,8 @@ def main():
             KeySchema=KEY_SCHEMA,
             AttributeDefinitions=ATTRIBUTES,
             BillingMode="PAY_PER_REQUEST",
+            # As template.yaml: the memory extractor reads new images from the stream.
+            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
         )
         created = True
     except ClientError as err:
@@ -84,6 +86,15 @@ def main():
         ):
             raise SystemExit(f"create-table: {args.table} exists with another key schema: {schema}")
 
+    # A table made before the stream was part of the data model gets it now.
+    stream = client.describe_table(TableName=args.table)["Table"].get("StreamSpecification") or {}
+    if not stream.get("StreamEnabled"):
+        client.update_table(
+            TableName=args.table,
+            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
+        )
+        wait_active(client, args.table, args.timeout)
+
     ttl = client.describe_time_to_live(TableName=args.table)["TimeToLiveDescription"]
     if ttl.get("TimeToLiveStatus") in ("ENABLED", "ENABLING"):
         if ttl.get("AttributeName") != TTL_ATTRIBUTE:
@@ -97,7 +108,7 @@ def main():
         )
 
     where = args.endpoint or f"AWS {args.region}"
-    say(f"{'created' if created else 'exists'}: {args.table} at {where} (PK/SK, TTL on {TTL_ATTRIBUTE})")
+    say(f"{'created' if created else 'exists'}: {args.table} at {where} (PK/SK, TTL on {TTL_ATTRIBUTE}, stream of new images)")
     return 0
 
 

@@ -42,6 +42,10 @@ cleanup() {
         kill_pid_tree "$watch_pid" "cargo lambda watch"
         rm -f "$PID_DIR/watch.pid"
     fi
+    if [[ -s "$PID_DIR/relay.pid" ]]; then
+        kill_pid_tree "$(cat "$PID_DIR/relay.pid")" "stream relay"
+        rm -f "$PID_DIR/relay.pid"
+    fi
     if [[ "$started_services" == 1 ]]; then
         "$REPO_ROOT/scripts/services.sh" stop || true
         log "dev: stopped."
@@ -75,6 +79,7 @@ fi
 port="$(free_port "${WATCH_PORT:-9000}")"
 export AUTH_MODE=insecure-local
 export MODEL_ID="${MODEL_ID:-$DEFAULT_MODEL_ID}"
+export EXTRACTION_MODEL_ID="${EXTRACTION_MODEL_ID:-$LOCAL_EXTRACTION_MODEL_ID}"
 export RUST_LOG="${RUST_LOG:-info}"
 # The tool executors are served by the same `cargo lambda watch`; the handler invokes them
 # through its real Invoke API.
@@ -117,6 +122,10 @@ for ((i = 0; i < 600; i++)); do
 done
 is_port_free "$port" && die "dev: cargo lambda watch is not listening on 127.0.0.1:$port"
 
+# Long-term memory: the table's stream, relayed to memory-extractor as Lambda would.
+cargo build -q -p stream-relay
+start_local_relay "$port" >/dev/null || die "dev: the stream relay did not start (${LOG_DIR#"$REPO_ROOT"/}/relay.log)"
+
 # Where `lambda-agent` (make chat) finds this stack.
 write_stack_file "$DEV_DIR/stack.json" "$API" "$STREAM" "$CONSOLE"
 cat <<EOF
@@ -124,6 +133,7 @@ cat <<EOF
 Local stack is up (table $TABLE_NAME, Bedrock: $BEDROCK_MODE${AWS_ENDPOINT_URL_BEDROCK_RUNTIME:+ at $AWS_ENDPOINT_URL_BEDROCK_RUNTIME}).
 Functions: $concurrency concurrent instances each (DEV_CONCURRENCY).
 Model: $MODEL_ID (${MODEL_PROVIDER:-bedrock}; roles, fallback and prices: docs/models.md).
+Memory: turns reach memory-extractor through the table's stream (relay log: ${LOG_DIR#"$REPO_ROOT"/}/relay.log); GET /memory lists what is remembered (docs/memory.md).
 Tools: calculator, current_time, and through the Invoke API: ${TOOL_FUNCTIONS//,/, }.
 Web search: $SEARCH_MODE.
 The first request waits for cargo lambda watch to compile the function. Ctrl-C stops everything.

@@ -170,13 +170,16 @@ start_local_services() {
 # $PID_DIR/watch.pid, log in $LOG_DIR/watch.log), serving what `make dev` serves, each function
 # with DEV_CONCURRENCY instances, web search answered by the search stand-in (keyed from the
 # Secrets Manager secret WATCH_SEARCH_SECRET when set); waits until GET /tools answers 200.
-# Exports E2E_API_URL, E2E_STREAM_URL and E2E_WATCH_LOG (the names the tests read).
+# Then starts the stream relay (start_local_relay), so stored turns reach the memory extractor.
+# Exports E2E_API_URL, E2E_STREAM_URL, E2E_WATCH_LOG and E2E_EXTRACTION_MODEL_ID (the names the
+# tests read).
 start_local_watch() {
     local port i code pid search=()
     port="$(free_port)"
     mkdir -p "$PID_DIR" "$LOG_DIR"
     : >"$LOG_DIR/watch.log"
     export E2E_WATCH_LOG="$LOG_DIR/watch.log"
+    export E2E_EXTRACTION_MODEL_ID="${EXTRACTION_MODEL_ID:-$LOCAL_EXTRACTION_MODEL_ID}"
     [[ -n "${WATCH_SEARCH_SECRET:-}" ]] && search=(SEARCH_API_KEY_SECRET="$WATCH_SEARCH_SECRET")
     # --ignore-changes: one build is served. Without it every instance (five functions
     # times DEV_CONCURRENCY) watches the whole tree, target/ included; the watches run out
@@ -185,6 +188,7 @@ start_local_watch() {
     # browser step got, on style.css, in a CI run).
     # shellcheck disable=SC2016 # $$ and $0 are for the inner bash
     (exec env AUTH_MODE=insecure-local MODEL_ID="${MODEL_ID:-$DEFAULT_MODEL_ID}" RUST_LOG="${RUST_LOG:-info}" \
+        EXTRACTION_MODEL_ID="${EXTRACTION_MODEL_ID:-$LOCAL_EXTRACTION_MODEL_ID}" \
         TOOL_FUNCTIONS="web_search=tool-web-search,http_fetch=tool-http-fetch,run_javascript=tool-code-interpreter" \
         TOOL_LIST_TIMEOUT_MS=600000 TOOL_LIST_RETRY_MS=5000 \
         AWS_ENDPOINT_URL_LAMBDA="http://127.0.0.1:$port" \
@@ -211,7 +215,7 @@ start_local_watch() {
             -H 'x-user-id: make-test' "$E2E_API_URL/tools" 2>/dev/null || true)"
         if [[ "$code" =~ ^[1-5][0-9][0-9]$ ]]; then
             echo "GET /tools -> HTTP $code"
-            [[ "$code" == 200 ]] && return 0
+            [[ "$code" == 200 ]] && { start_local_relay "$port"; return; }
             tail -n 40 "$LOG_DIR/watch.log"
             return 1
         fi
@@ -222,10 +226,45 @@ start_local_watch() {
     return 1
 }
 
+# The extraction role's model in local stacks: another id than MODEL_ID, so the tests can tell
+# the memory extractor's calls from the turns' in the stand-in's counts (it answers both).
+LOCAL_EXTRACTION_MODEL_ID="us.amazon.nova-micro-v1:0"
+
+# start_local_relay PORT: dev/stream-relay (built by `cargo build --workspace`) reading the
+# table's stream and invoking memory-extractor through the Invoke API on 127.0.0.1:PORT, as
+# the event source mapping of template.yaml would (PID in $PID_DIR/relay.pid, log in
+# $LOG_DIR/relay.log, given-up batches in $LOG_DIR/memory-dlq.jsonl); waits until it reads.
+start_local_relay() {
+    local port="$1" binary i
+    binary="${CARGO_TARGET_DIR:-$REPO_ROOT/target}/debug/stream-relay"
+    [[ -x "$binary" ]] || { echo "no $binary (cargo build -p stream-relay)"; return 1; }
+    mkdir -p "$PID_DIR" "$LOG_DIR"
+    : >"$LOG_DIR/relay.log"
+    # shellcheck disable=SC2016 # $$ and $0 are for the inner bash
+    (exec env AWS_ENDPOINT_URL_LAMBDA="http://127.0.0.1:$port" RUST_LOG="stream_relay=info" \
+        setsid bash -c 'echo $$ >"$0" && exec "$@"' "$PID_DIR/relay.pid" \
+        "$binary" --table "$TABLE_NAME" --function memory-extractor \
+        --filter "$REPO_ROOT/functions/memory-extractor/stream-filter.json" \
+        --dlq "$LOG_DIR/memory-dlq.jsonl") >>"$LOG_DIR/relay.log" 2>&1 </dev/null &
+    for ((i = 0; i < 200; i++)); do
+        grep -q "relaying" "$LOG_DIR/relay.log" 2>/dev/null && { echo "stream relay pid $(cat "$PID_DIR/relay.pid") -> memory-extractor"; return 0; }
+        if [[ -s "$PID_DIR/relay.pid" ]] && ! kill -0 "$(cat "$PID_DIR/relay.pid")" 2>/dev/null; then
+            break
+        fi
+        sleep 0.1
+    done
+    tail -n 20 "$LOG_DIR/relay.log"
+    echo "the stream relay did not start"
+    return 1
+}
+
 # stop_local_watch: stop what start_local_watch started (by its recorded PID).
 stop_local_watch() {
     local pid
     pid="$(cat "$PID_DIR/watch.pid" 2>/dev/null)" || return 0
     kill_pid_tree "$pid" "cargo lambda watch"
     rm -f "$PID_DIR/watch.pid"
+    pid="$(cat "$PID_DIR/relay.pid" 2>/dev/null)" || return 0
+    kill_pid_tree "$pid" "stream relay"
+    rm -f "$PID_DIR/relay.pid"
 }

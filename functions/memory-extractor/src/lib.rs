@@ -199,3 +199,56 @@ pub async fn handle(learner: &Learner, event: Event, deadline: Instant) -> Dynam
     );
     response
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Event {
+        serde_json::from_str(include_str!("../../../events/memory-stream.json")).expect("sample")
+    }
+
+    #[test]
+    fn the_sample_event_is_one_turn_of_its_user_and_session() {
+        let (found, skipped) = turns(&sample());
+        assert!(skipped.is_empty());
+        assert_eq!(found.len(), 1);
+        let turn = &found[0];
+        assert_eq!(
+            (turn.user_id.as_str(), turn.session_id.as_str(), turn.turn),
+            ("u-alice", "s-1", 1)
+        );
+        assert_eq!(turn.messages.len(), 2);
+        assert_eq!(
+            turn.messages[0].text(),
+            "My favourite colour is blue. I live in Lisbon."
+        );
+        assert_eq!(turn.messages[1].role, Role::Assistant);
+        assert_eq!(turn.first_sequence, "111000000000000000000001");
+    }
+
+    #[test]
+    fn other_items_and_unreadable_messages_are_skipped_and_ids_are_decoded() {
+        let mut event = sample();
+        event.records[1].change.new_image.insert(
+            "SK".into(),
+            serde_dynamo::AttributeValue::S("TRACE#0000000001".into()),
+        );
+        event.records[0].change.new_image.insert(
+            "PK".into(),
+            serde_dynamo::AttributeValue::S("USER#a%23b#SESSION#s%231".into()),
+        );
+        let (found, skipped) = turns(&event);
+        assert_eq!(skipped, vec![Skipped::NotAMessage]);
+        assert_eq!(
+            (found[0].user_id.as_str(), found[0].session_id.as_str()),
+            ("a#b", "s#1")
+        );
+        let mut broken = sample();
+        broken.records[0].change.new_image.insert(
+            "content".into(),
+            serde_dynamo::AttributeValue::S("not json".into()),
+        );
+        assert_eq!(turns(&broken).1, vec![Skipped::Malformed]);
+    }
+}

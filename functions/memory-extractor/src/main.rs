@@ -23,6 +23,9 @@ use tokio::time::Instant;
 /// Time kept before the invocation's deadline to write what was learned.
 const MARGIN: Duration = Duration::from_secs(5);
 
+/// The function's timeout in template.yaml.
+const DEPLOYED_TIMEOUT: Duration = Duration::from_secs(60);
+
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     shared::telemetry::init_logging();
@@ -62,11 +65,15 @@ async fn main() -> Result<(), Error> {
     let learner = Learner::new(chain, memory, embedder);
     let learner = &learner;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Event>| async move {
+        // A deadline that is not in the future is not a real one (`cargo lambda watch` sends
+        // a fixed placeholder): the batch then gets the deployed timeout's budget.
         let left = event
             .context
             .deadline()
             .duration_since(std::time::SystemTime::now())
-            .unwrap_or_default();
+            .ok()
+            .filter(|left| !left.is_zero())
+            .unwrap_or(DEPLOYED_TIMEOUT);
         let deadline = Instant::now() + left.saturating_sub(MARGIN);
         Ok::<_, Error>(memory_extractor::handle(learner, event.payload, deadline).await)
     }))
