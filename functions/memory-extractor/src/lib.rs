@@ -224,7 +224,7 @@ mod tests {
             "My favourite colour is blue. I live in Lisbon."
         );
         assert_eq!(turn.messages[1].role, Role::Assistant);
-        assert_eq!(turn.first_sequence, "111000000000000000000001");
+        assert_eq!(turn.first_sequence, "100000000000000000001");
     }
 
     #[test]
