@@ -339,3 +339,86 @@ async fn a_turn_half_deleted_by_ttl_still_gives_a_window_the_model_accepts() {
     let result = send(&agent, &user, &session, "Search for thing 4").await;
     assert_eq!(result.stop_reason, "end_turn");
 }
+
+/// The same 200-turn session, for a user with 1,000 remembered records: every turn's
+/// remembered context stays within `MEMORY_TOKENS`, and with it every request within the
+/// window the stand-in enforces (it refuses a longer input as Bedrock does).
+#[tokio::test]
+async fn a_200_turn_session_of_a_user_with_1000_records_keeps_memory_and_history_in_budget() {
+    use shared::adapters::dynamodb::DynamoLongTermMemory;
+    use shared::domain::memory::{MemoryKind, MemoryRecord};
+    use shared::learning::Recaller;
+    use shared::ports::LongTermMemory;
+
+    let h = harness().await;
+    let tool = FixedTool {
+        name: "web_search",
+        output: ToolOutput::text("a page of readable text. ".repeat(4_000)),
+    };
+    let (agent, standin) = agent(&h, tool, 20_000, 8).await;
+    let memory = Arc::new(DynamoLongTermMemory::new(h.client.clone(), h.table.clone()));
+    let (user, session) = (new_id("user"), new_id("session"));
+    let now = Utc::now();
+    let records: Vec<MemoryRecord> = (0..1_000)
+        .map(|i| MemoryRecord {
+            id: format!("fact.page_fact_{i:04}"),
+            kind: MemoryKind::Fact,
+            key: format!("page_fact_{i:04}"),
+            text: format!("The user once read page {i} and said it was about searching for pages of readable text."),
+            sessions: vec!["earlier".into()],
+            created_at: now,
+            updated_at: now,
+            changed_at: now,
+            version: 0,
+            vector: None,
+        })
+        .collect();
+    for chunk in records.chunks(98) {
+        memory
+            .write_memories(&user, "earlier", now, chunk)
+            .await
+            .unwrap();
+    }
+    const MEMORY_TOKENS: u64 = 1_000;
+    let agent = agent.with_memory(
+        memory.clone(),
+        Some(Recaller::new(memory.clone(), None, MEMORY_TOKENS)),
+    );
+    h.store
+        .create_session(&user, &session, Utc::now())
+        .await
+        .unwrap();
+    let remembered = |standin: &Standin| {
+        let url = format!(
+            "{}/__systems?contains=Remembered%20context",
+            standin.endpoint_url()
+        );
+        async move {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            let probe: serde_json::Value = reqwest::get(url).await.unwrap().json().await.unwrap();
+            probe["matches"].as_u64().unwrap()
+        }
+    };
+    for turn in 1..=200 {
+        let result = send(&agent, &user, &session, &format!("Search for page {turn}")).await;
+        assert_eq!(result.stop_reason, "end_turn", "turn {turn}: {result:?}");
+    }
+    assert_eq!(
+        standin.stats().converse(),
+        400,
+        "two model calls a turn, none refused for length"
+    );
+    // The stand-in keeps the last 500 requests: all 400 carried remembered context.
+    assert_eq!(remembered(&standin).await, 400);
+    // And the block itself holds within its budget (4 bytes a token, as the budget counts).
+    let recall = Recaller::new(memory.clone(), None, MEMORY_TOKENS)
+        .recall(&user, "Search for page 200", Utc::now())
+        .await;
+    let block = recall.block.expect("records chosen");
+    assert!(
+        block.len() as u64 <= MEMORY_TOKENS * 4,
+        "{} bytes",
+        block.len()
+    );
+    assert!(recall.chosen.len() > 5 && recall.chosen.len() < 1_000);
+}
