@@ -117,13 +117,15 @@ async fn the_cached_item_is_keyed_by_a_hash_and_expires_with_the_table_ttl() {
 async fn an_expired_result_is_not_served() {
     let standin = StandIn::start(None).await;
     let tool = tool(ProviderKind::Tavily, &standin.base, None)
-        .with_cache(result_cache(Duration::from_secs(1)).await);
+        // Expiry is stored in whole seconds: a TTL of a few seconds keeps the second call
+        // inside it on a loaded machine (with 1 s, a call 0.1 s later could already be past).
+        .with_cache(result_cache(Duration::from_secs(4)).await);
     let query = unique("expiring");
     call(&tool, json!({"query": query})).await;
     call(&tool, json!({"query": query})).await;
     assert_eq!(standin.calls(), 1, "within the TTL: cached");
     // DynamoDB deletes expired items late (up to days): the read itself must refuse them.
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    tokio::time::sleep(Duration::from_millis(5100)).await;
     let fresh = call(&tool, json!({"query": query})).await;
     assert_eq!(standin.calls(), 2, "after the TTL: asked again");
     assert!(fresh.get("cached_at").is_none());
