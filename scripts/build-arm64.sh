@@ -8,7 +8,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$REPO_ROOT"
 
-FUNCTIONS=("$FUNCTION_BINARY" "$STREAM_BINARY" tool-web-search tool-http-fetch tool-code-interpreter)
+FUNCTIONS=("$FUNCTION_BINARY" "$STREAM_BINARY" tool-web-search tool-http-fetch tool-code-interpreter memory-extractor)
 
 # --bin (not --package): the same cargo invocation as `sam build` (rust-cargolambda with
 # BuildProperties.Binary), so this measures the artifacts that get deployed and both share one
