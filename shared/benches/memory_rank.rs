@@ -18,7 +18,9 @@ use shared::domain::memory::{
 };
 
 fn vector(seed: usize, dims: usize) -> Vec<f32> {
-    let mut state = seed as u64 * 6_364_136_223_846_793_005 + 1;
+    let mut state = (seed as u64)
+        .wrapping_mul(6_364_136_223_846_793_005)
+        .wrapping_add(1);
     let raw: Vec<f32> = (0..dims)
         .map(|_| {
             state = state
