@@ -19,7 +19,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWrite
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Utc};
 
-use super::errors::{condition_failed, malformed, transaction_conflict, unavailable};
+use super::errors::{condition_failed, malformed, unavailable};
 use super::items::{self, Item, MalformedItem};
 use super::keys::{self, EXPIRES_AT, PK, SK};
 use super::purge::{delete_batch, BATCH_SIZE};
@@ -227,16 +227,14 @@ fn transact_error<R: std::fmt::Debug>(
     unavailable(operation, error)
 }
 
-/// Whether only another transaction got in the way (sending again may succeed).
+/// Whether only another transaction got in the way (sending again may succeed): the turn
+/// commit's test, and a transaction still in progress.
 fn held_by_another<R>(error: &SdkError<TransactWriteItemsError, R>) -> bool {
-    match error.as_service_error() {
-        Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => {
-            let reasons = cancelled.cancellation_reasons();
-            transaction_conflict(reasons) && !reasons.iter().any(|r| condition_failed(Some(r)))
-        }
-        Some(TransactWriteItemsError::TransactionInProgressException(_)) => true,
-        _ => false,
-    }
+    super::turn::only_transaction_conflict(error)
+        || matches!(
+            error.as_service_error(),
+            Some(TransactWriteItemsError::TransactionInProgressException(_))
+        )
 }
 
 #[async_trait]
